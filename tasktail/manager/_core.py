@@ -1,0 +1,431 @@
+"""The synchronous, I/O-free bookkeeping of the manager (sans-IO, like h11).
+
+Theory of operation:
+
+1. Every message goes through its task's queue, connected or not. ``log`` validates, spends
+   the next ``seq`` and appends, all before any await (``ORD-1``). Whoever holds the task's
+   lock drains the queue in ``seq`` order, so flush and live sends cannot interleave
+   (``ORD-2``, ``FLUSH-1``).
+2. Draining is a loop of ``next_frames`` (pop the front message into ``in_flight``), the
+   send, then ``sent`` or ``send_failed``. A failed send puts the message back at the front
+   and ends the connection (``FAIL-1``). ``in_flight`` is outside the queue, so the cap can
+   never evict a message while it is being written.
+3. A full queue asks the overflow policy for a victim. Evicted seqs become *gap ranges*;
+   a connection announces each range above its ``cursor`` before the next message, or when
+   its queue runs dry (``GAP-1``). ``sent_through`` is the highest seq whose fate some
+   client has been told; a new connection starts there, a resuming one at ``after_seq``.
+4. ``history`` keeps the last ``history_size`` delivered messages; what falls out of it, or
+   is sent with no history, moves ``forgotten_through`` up, and a resume below it is told
+   ``expired`` (``RES-2``). Gap ranges at or below it are pruned, so every list is bounded.
+5. ``disconnect`` and TTL expiry remove a task at once and mark it ``closed``; code that
+   wakes up later holding the old state sees ``closed`` and stops (``DISC-2``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import PolicyError, TaskFinishedError, TaskLimitError
+from ._message import (
+    GapNotice,
+    LogMessage,
+    check_finished,
+    check_level,
+    check_message,
+    check_progress,
+    check_task_id,
+)
+from ._policies import DropOldest, OverflowPolicy
+from ._stats import CloseCode, ManagerStatistics, TaskStatistics
+
+__all__ = ["Connection", "TaskState", "ManagerCore"]
+
+
+class Connection:
+    """One client socket attached to one task, as the core sees it."""
+
+    __slots__ = ("websocket", "task_id", "cursor", "replay", "ended", "close_code", "close_reason",
+                 "on_end", "socket_closed")
+
+    def __init__(self, websocket: Any, task_id: str, cursor: int, replay: list) -> None:
+        self.websocket = websocket
+        self.task_id = task_id
+        self.cursor = cursor  # highest seq this client was sent or told about
+        self.replay = replay  # history and notices owed to a resuming client, in seq order
+        self.ended = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.on_end: Callable[[], None] | None = None  # set by the I/O layer to wake waiters
+        self.socket_closed = False  # the I/O layer has sent (or tried) the close frame
+
+    def end(self, code: int, reason: str) -> None:
+        if not self.ended:
+            self.ended, self.close_code, self.close_reason = True, code, reason
+            if self.on_end is not None:
+                self.on_end()
+
+    def __repr__(self) -> str:
+        state = f"ended {self.close_code}" if self.ended else "open"
+        return f"<Connection task_id={self.task_id!r} cursor={self.cursor} {state}>"
+
+
+class TaskState:
+    __slots__ = (
+        "task_id", "next_seq", "queue", "history", "gaps", "in_flight", "sent_through",
+        "forgotten_through", "connection", "finished_seq", "dropped", "delivered",
+        "failed_sends", "last_activity", "closed", "lock",
+    )
+
+    def __init__(self, task_id: str, now: float, history_size: int, lock: Any) -> None:
+        self.task_id = task_id
+        self.next_seq = 1
+        self.queue: deque[LogMessage] = deque()
+        self.history: deque[LogMessage] | None = deque(maxlen=history_size) if history_size else None
+        self.gaps: list[list[int]] = []  # dropped [first, last] ranges, sorted, disjoint
+        self.in_flight: LogMessage | None = None
+        self.sent_through = 0
+        self.forgotten_through = 0
+        self.connection: Connection | None = None
+        self.finished_seq = 0
+        self.dropped = self.delivered = self.failed_sends = 0
+        self.last_activity = now
+        self.closed = False
+        self.lock = lock
+
+
+class ManagerCore:
+    """All per-task state and accounting; every method is synchronous."""
+
+    def __init__(
+        self,
+        *,
+        max_queue_size: int,
+        overflow: OverflowPolicy | None,
+        history_size: int,
+        task_ttl: float | None,
+        max_tasks: int | None,
+        clock: Callable[[], float],
+        lock_factory: Callable[[], Any] = lambda: None,
+    ) -> None:
+        self.max_queue_size = max_queue_size
+        self.overflow = DropOldest() if overflow is None else overflow
+        self.history_size = history_size
+        self.task_ttl = task_ttl
+        self.max_tasks = max_tasks
+        self.clock = clock
+        self.lock_factory = lock_factory
+        self.tasks: dict[str, TaskState] = {}
+        self.dropped = self.delivered = self.failed_sends = self.discarded = self.expired_tasks = 0
+        self._next_sweep = clock() + task_ttl / 8 if task_ttl is not None else float("inf")
+
+    # -- producing -------------------------------------------------------------------------
+
+    def log(self, task_id: object, level: object, message: object,
+            progress: object = None, finished: object = False) -> tuple[TaskState, LogMessage]:
+        task_id = check_task_id(task_id)
+        level = check_level(level)
+        message = check_message(message)
+        progress = check_progress(progress)
+        finished = check_finished(finished)
+        now = self.clock()
+        state = self.tasks.get(task_id)
+        if state is None:
+            state = self._new_task(task_id, now)
+        elif state.finished_seq:
+            raise TaskFinishedError(task_id, state.finished_seq)
+        seq = state.next_seq
+        state.next_seq = seq + 1
+        entry = LogMessage(task_id, seq, now, level, message, progress, finished)
+        if finished:
+            state.finished_seq = seq
+        state.last_activity = now
+        queue = state.queue
+        if len(queue) >= self.max_queue_size:
+            self._evict(state, entry)
+        else:
+            queue.append(entry)
+        if now >= self._next_sweep:
+            self.sweep(now)
+        return state, entry
+
+    def _evict(self, state: TaskState, incoming: LogMessage) -> None:
+        queue = state.queue
+        victim = self.overflow.choose_victim(queue, incoming)
+        if victim is None:
+            if incoming.finished:
+                raise PolicyError(self.overflow, "rejected a finished message")
+            self._record_drop(state, incoming.seq)
+            return
+        if not -len(queue) <= victim < len(queue):
+            raise PolicyError(self.overflow, f"chose index {victim!r} in a queue of {len(queue)}")
+        if queue[victim].finished:
+            raise PolicyError(self.overflow, "chose to evict a finished message")
+        evicted = queue[victim]
+        del queue[victim]
+        queue.append(incoming)
+        self._record_drop(state, evicted.seq)
+
+    def _record_drop(self, state: TaskState, seq: int) -> None:
+        state.dropped += 1
+        self.dropped += 1
+        gaps = state.gaps
+        # Keep ranges sorted and merged; drops are usually at or next to the newest range.
+        index = len(gaps)
+        while index and gaps[index - 1][0] > seq:
+            index -= 1
+        if index and gaps[index - 1][1] == seq - 1:
+            gaps[index - 1][1] = seq
+            if index < len(gaps) and gaps[index][0] == seq + 1:
+                gaps[index - 1][1] = gaps[index][1]
+                del gaps[index]
+        elif index < len(gaps) and gaps[index][0] == seq + 1:
+            gaps[index][0] = seq
+        else:
+            gaps.insert(index, [seq, seq])
+
+    # -- connections ---------------------------------------------------------------------
+
+    def check_resume(self, task_id: str, after_seq: int | None) -> None:
+        """Raise if ``after_seq`` names a message that was never logged (``RES-3``)."""
+        if after_seq is None:
+            return
+        state = self.tasks.get(task_id)
+        last = state.next_seq - 1 if state is not None else 0
+        if after_seq > last:
+            raise ValueError(
+                f"after_seq={after_seq} is beyond the last seq of task {task_id!r}; "
+                f"expected an int in 0..{last}"
+            )
+
+    def task_for_connect(self, task_id: str) -> TaskState:
+        now = self.clock()
+        if now >= self._next_sweep:
+            self.sweep(now)
+        state = self.tasks.get(task_id)
+        return self._new_task(task_id, now) if state is None else state
+
+    def attach(self, state: TaskState, websocket: Any, after_seq: int | None) -> tuple[Connection, Connection | None]:
+        """Make ``websocket`` the task's connection; return it and the one it replaces.
+
+        Call with the task's lock held, so nothing is in flight (``REPL-1``)."""
+        self.check_resume(state.task_id, after_seq)
+        replay: list = []
+        cursor = state.sent_through
+        if after_seq is not None:
+            cursor = min(after_seq, state.sent_through)
+            replay = self._replay(state, after_seq)
+            # Queued messages the client already has (it saw them just before a send was
+            # reported failed) are not sent twice.
+            queue = state.queue
+            while queue and queue[0].seq <= after_seq:
+                self._remember(state, queue.popleft())
+                state.delivered += 1
+                self.delivered += 1
+        connection = Connection(websocket, state.task_id, cursor, replay)
+        old = state.connection
+        state.connection = connection
+        state.last_activity = self.clock()
+        if old is not None:
+            old.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+        return connection, old
+
+    def _replay(self, state: TaskState, after_seq: int) -> list:
+        items: list = []
+        floor = after_seq
+        if after_seq < state.forgotten_through:
+            items.append(GapNotice(state.task_id, after_seq + 1, state.forgotten_through, "expired"))
+            floor = state.forgotten_through
+        for first, last in state.gaps:
+            if last > floor and first <= state.sent_through:
+                items.append(GapNotice(state.task_id, max(first, floor + 1), min(last, state.sent_through), "dropped"))
+        if state.history is not None:
+            items.extend(m for m in state.history if m.seq > floor)
+            items.sort(key=_item_seq)
+        return items
+
+    def detach(self, task_id: str, websocket: Any, code: int, reason: str) -> bool:
+        """The client of ``websocket`` left: forget that connection, keep the task."""
+        state = self.tasks.get(task_id)
+        connection = state.connection if state is not None else None
+        if connection is None or connection.websocket is not websocket:
+            return False
+        state.connection = None
+        state.last_activity = self.clock()
+        connection.end(code, reason)
+        return True
+
+    def disconnect(self, task_id: object) -> int:
+        """Remove the task entirely; return how many queued messages were discarded."""
+        state = self.tasks.pop(check_task_id(task_id), None)
+        if state is None:
+            return 0
+        return self._forget(state, CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
+
+    def _forget(self, state: TaskState, code: int, reason: str) -> int:
+        state.closed = True
+        discarded = len(state.queue)
+        self.discarded += discarded
+        state.queue.clear()
+        if state.connection is not None:
+            state.connection.end(code, reason)
+            state.connection = None
+        return discarded
+
+    # -- draining ------------------------------------------------------------------------
+
+    def next_frames(self, state: TaskState, connection: Connection, through_seq: int) -> list | None:
+        """What to send next to ``connection``: notices and at most one message, in order.
+
+        Returns ``None`` when there is nothing (left) to send up to ``through_seq``, or the
+        connection is no longer the task's. Marks the message in flight."""
+        if state.closed or connection.ended or state.in_flight is not None:
+            return None
+        if connection.replay:
+            item = connection.replay.pop(0)
+            return [item]
+        queue = state.queue
+        if queue and queue[0].seq <= through_seq:
+            message = queue.popleft()
+            state.in_flight = message
+            gaps = state.gaps
+            if gaps and gaps[-1][1] > connection.cursor:
+                frames = self._notices(state, connection.cursor, message.seq)
+                frames.append(message)
+                return frames
+            return [message]
+        if state.gaps and state.gaps[-1][1] > connection.cursor and not queue:
+            return self._notices(state, connection.cursor, state.next_seq) or None
+        return None
+
+    def _notices(self, state: TaskState, cursor: int, below_seq: int) -> list:
+        return [
+            GapNotice(state.task_id, max(first, cursor + 1), last, "dropped")
+            for first, last in state.gaps
+            if last > cursor and first < below_seq
+        ]
+
+    def sent(self, state: TaskState, connection: Connection, frames: list) -> None:
+        """Every frame of ``frames`` reached the socket."""
+        last = frames[-1]
+        seq = last.seq if isinstance(last, LogMessage) else last.last_seq
+        if seq > connection.cursor:
+            connection.cursor = seq
+        if isinstance(last, LogMessage) and state.in_flight is last:
+            state.in_flight = None
+            state.delivered += 1
+            self.delivered += 1
+            if seq > state.sent_through:
+                self._remember(state, last)
+        elif seq > state.sent_through:
+            state.sent_through = seq
+        if not state.closed:
+            state.last_activity = self.clock()
+
+    def _remember(self, state: TaskState, message: LogMessage) -> None:
+        state.sent_through = message.seq
+        history = state.history
+        if history is None:
+            state.forgotten_through = message.seq
+        else:
+            if len(history) == history.maxlen:
+                state.forgotten_through = history[0].seq
+            history.append(message)
+        gaps = state.gaps
+        while gaps and gaps[0][1] <= state.forgotten_through:
+            del gaps[0]
+
+    def send_failed(self, state: TaskState, connection: Connection, frames: list, code: int, reason: str) -> None:
+        """Sending ``frames`` raised or timed out: requeue, and end the connection."""
+        state.failed_sends += 1
+        self.failed_sends += 1
+        message = state.in_flight
+        # Notices and replayed history need no requeue: they are recomputed from the
+        # cursor of whichever connection comes next.
+        if message is not None and frames[-1] is message:
+            state.in_flight = None
+            if state.closed:
+                self.discarded += 1
+            else:
+                state.queue.appendleft(message)
+                if len(state.queue) > self.max_queue_size:
+                    # The newest message re-enters through the policy, which chooses what
+                    # gives way, the requeued one included.
+                    self._evict(state, state.queue.pop())
+        if state.connection is connection:
+            state.connection = None
+            state.last_activity = self.clock()
+        connection.end(code, reason)
+
+    # -- expiry --------------------------------------------------------------------------
+
+    def _new_task(self, task_id: str, now: float) -> TaskState:
+        if self.max_tasks is not None and len(self.tasks) >= self.max_tasks:
+            self.sweep(now)
+            if len(self.tasks) >= self.max_tasks:
+                victim = next((s for s in self.tasks.values() if s.connection is None and s.in_flight is None), None)
+                if victim is None:
+                    raise TaskLimitError(task_id, self.max_tasks)
+                del self.tasks[victim.task_id]
+                self._forget(victim, CloseCode.SERVER_DISCONNECT, "task evicted by max_tasks")
+                self.expired_tasks += 1
+        state = TaskState(task_id, now, self.history_size, self.lock_factory())
+        self.tasks[task_id] = state
+        return state
+
+    def sweep(self, now: float) -> int:
+        """Forget tasks with no client and no activity for ``task_ttl`` seconds (``MEM-3``)."""
+        ttl = self.task_ttl
+        if ttl is None:
+            return 0
+        self._next_sweep = now + ttl / 8
+        stale = [
+            state for state in self.tasks.values()
+            if state.connection is None and state.in_flight is None and now - state.last_activity >= ttl
+        ]
+        for state in stale:
+            del self.tasks[state.task_id]
+            self._forget(state, CloseCode.SERVER_DISCONNECT, "task expired")
+        self.expired_tasks += len(stale)
+        return len(stale)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def task_statistics(self, task_id: str, lock_waiters: int = 0) -> TaskStatistics:
+        state = self.tasks.get(task_id)
+        if state is None:
+            return TaskStatistics(task_id, known=False)
+        return TaskStatistics(
+            task_id,
+            known=True,
+            connected=state.connection is not None,
+            queued=len(state.queue) + (state.in_flight is not None),
+            dropped=state.dropped,
+            delivered=state.delivered,
+            failed_sends=state.failed_sends,
+            last_seq=state.next_seq - 1,
+            sent_through=state.sent_through,
+            history=len(state.history) if state.history is not None else 0,
+            gap_ranges=len(state.gaps),
+            finished=bool(state.finished_seq),
+            lock_waiters=lock_waiters,
+        )
+
+    def statistics(self, lock_waiters: int = 0) -> ManagerStatistics:
+        tasks = self.tasks.values()
+        return ManagerStatistics(
+            tasks=len(self.tasks),
+            connections=sum(state.connection is not None for state in tasks),
+            queued=sum(len(state.queue) + (state.in_flight is not None) for state in tasks),
+            dropped=self.dropped,
+            delivered=self.delivered,
+            failed_sends=self.failed_sends,
+            discarded=self.discarded,
+            expired_tasks=self.expired_tasks,
+            lock_waiters=lock_waiters,
+        )
+
+
+def _item_seq(item: LogMessage | GapNotice) -> int:
+    return item.seq if isinstance(item, LogMessage) else item.first_seq

@@ -1,0 +1,268 @@
+"""The async ``ConnectionManager``: a thin I/O layer over :class:`ManagerCore`.
+
+Theory of operation:
+
+1. Shared state changes only inside synchronous core calls; between two awaits the layer
+   re-reads what it needs, because a ``disconnect`` or a replacement may have happened.
+2. Sending happens only under the task's lock, one frame group at a time, each bounded by
+   ``send_timeout`` (``ISO-1``: a stalled client holds up only its own task).
+3. A send that raises, times out or is cancelled ends the connection and requeues the
+   message (``FAIL-1``); the error never reaches the producer (``FAIL-2``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import anyio
+
+from ._core import Connection, ManagerCore, TaskState
+from ._message import LogMessage, check_after_seq, check_task_id
+from ._policies import OverflowPolicy
+from ._stats import CloseCode, ManagerStatistics, TaskStatistics
+
+__all__ = ["ConnectionManager"]
+
+V = TypeVar("V")
+
+
+class _TaskView(Mapping[str, V]):
+    """A read-only live view of one field of every task, for the seed's attribute names."""
+
+    __slots__ = ("_tasks", "_field")
+
+    def __init__(self, tasks: dict[str, TaskState], field: Callable[[TaskState], Any]) -> None:
+        self._tasks, self._field = tasks, field
+
+    def __getitem__(self, task_id: str) -> V:
+        state = self._tasks[task_id]
+        value = self._field(state)
+        if value is None:
+            raise KeyError(task_id)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (task_id for task_id, state in list(self._tasks.items()) if self._field(state) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self)!r})"
+
+
+def _check_number(name: str, value: object, *, low: float, integer: bool, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < low:
+        allowed = "an int" if integer else "a finite number"
+        raise ValueError(f"{name}={value!r} is not allowed; expected {allowed} >= {low}"
+                         + (" or None" if allow_none else ""))
+
+
+class ConnectionManager:
+    """Streams each task's log messages to its WebSocket client, queueing while none is there.
+
+    ``connect``, ``disconnect``, ``send_log``, ``get_connection_status`` and
+    ``get_queued_message_count`` keep the seed's names and meanings; SPEC.md is the contract.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_queue_size: int = 1000,
+        send_timeout: float = 10.0,
+        overflow: OverflowPolicy | None = None,
+        history_size: int = 0,
+        task_ttl: float | None = 3600.0,
+        max_tasks: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        _check_number("max_queue_size", max_queue_size, low=1, integer=True)
+        _check_number("send_timeout", send_timeout, low=0, integer=False)
+        if send_timeout == 0:
+            raise ValueError("send_timeout=0 is not allowed; expected a finite number > 0")
+        _check_number("history_size", history_size, low=0, integer=True)
+        _check_number("task_ttl", task_ttl, low=0, integer=False, allow_none=True)
+        _check_number("max_tasks", max_tasks, low=1, integer=True, allow_none=True)
+        if overflow is not None and not callable(getattr(overflow, "choose_victim", None)):
+            raise TypeError(f"overflow={overflow!r} has no choose_victim(queue, incoming) method")
+        if not callable(clock):
+            raise TypeError(f"clock={clock!r} is not callable; expected a function returning POSIX seconds")
+        self.send_timeout = float(send_timeout)
+        self._core = ManagerCore(
+            max_queue_size=max_queue_size,
+            overflow=overflow,
+            history_size=history_size,
+            task_ttl=task_ttl,
+            max_tasks=max_tasks,
+            clock=clock,
+            lock_factory=lambda: anyio.Lock(fast_acquire=True),
+        )
+        tasks = self._core.tasks
+        #: task_id -> the websocket of its current client (seed name; a read-only view)
+        self.active_connections: Mapping[str, Any] = _TaskView(
+            tasks, lambda s: s.connection.websocket if s.connection is not None else None)
+        #: task_id -> messages waiting for a client, oldest first (seed name; read-only view)
+        self.message_queues: Mapping[str, Any] = _TaskView(tasks, lambda s: s.queue)
+        #: task_id -> the lock that serialises sends to that task's client (seed name)
+        self.connection_locks: Mapping[str, anyio.Lock] = _TaskView(tasks, lambda s: s.lock)
+
+    @property
+    def max_queue_size(self) -> int:
+        return self._core.max_queue_size
+
+    @property
+    def overflow(self) -> OverflowPolicy:
+        return self._core.overflow
+
+    @property
+    def history_size(self) -> int:
+        return self._core.history_size
+
+    # -- the seed API ----------------------------------------------------------------------
+
+    async def connect(self, websocket: Any, task_id: str, after_seq: int | None = None) -> Connection:
+        """Accept ``websocket``, make it the task's client, send what is owed, then return.
+
+        Returns the :class:`Connection` handle; its ``ended`` flag and ``close_code`` say
+        when and why the manager let go of it."""
+        task_id = check_task_id(task_id)
+        after_seq = check_after_seq(after_seq)
+        self._core.check_resume(task_id, after_seq)  # before accept: a bad request changes nothing
+        with anyio.fail_after(self.send_timeout):
+            await websocket.accept()
+        while True:
+            state = self._core.task_for_connect(task_id)
+            async with state.lock:
+                if state.closed:
+                    continue  # disconnected while we waited for the lock: attach to a fresh task
+                try:
+                    connection, replaced = self._core.attach(state, websocket, after_seq)
+                except ValueError:
+                    # The task was reset while we accepted, and after_seq now names nothing.
+                    await self._close_socket(websocket, CloseCode.POLICY_VIOLATION, "after_seq is beyond the task")
+                    raise
+                if replaced is not None:
+                    await self.close_connection(replaced)
+                await self._drain(state, connection, state.next_seq - 1)
+                return connection
+
+    def disconnect(self, task_id: str) -> int:
+        """Forget the task: its client, queue, history and lock. Idempotent.
+
+        Returns how many queued messages were discarded (also counted in statistics). The
+        client's socket is closed by whoever awaits the connection (the adapter does)."""
+        return self._core.disconnect(task_id)
+
+    async def send_log(
+        self,
+        task_id: str,
+        level: str,
+        message: str,
+        progress: float | None = None,
+        finished: bool = False,
+    ) -> LogMessage:
+        """Log one message: send it now if the task has a client, otherwise queue it.
+
+        Returns the :class:`LogMessage` with its ``seq``. Never raises because of a client:
+        a failed send leaves the message queued for the next one."""
+        state, entry = self._core.log(task_id, level, message, progress, finished)
+        if state.connection is not None:
+            await self._send_through(state, entry.seq)
+        return entry
+
+    def get_connection_status(self, task_id: str) -> bool:
+        state = self._core.tasks.get(check_task_id(task_id))
+        return state is not None and state.connection is not None
+
+    def get_queued_message_count(self, task_id: str) -> int:
+        state = self._core.tasks.get(check_task_id(task_id))
+        if state is None:
+            return 0
+        return len(state.queue) + (state.in_flight is not None)
+
+    # -- beyond the seed -----------------------------------------------------------------
+
+    def detach(self, task_id: str, websocket: Any, code: int = CloseCode.NORMAL, reason: str = "client left") -> bool:
+        """The client behind ``websocket`` has gone: drop that connection, keep the task.
+
+        Does nothing (returns False) when ``websocket`` is no longer the task's client, so a
+        replaced endpoint cannot tear down its successor (``REPL-2``)."""
+        return self._core.detach(check_task_id(task_id), websocket, code, reason)
+
+    async def close_connection(self, connection: Connection) -> None:
+        """Close the socket of an ended connection with its recorded code, once."""
+        await self._close_socket(connection.websocket, connection.close_code or CloseCode.NORMAL,
+                                 connection.close_reason, connection)
+
+    def statistics(self) -> ManagerStatistics:
+        return self._core.statistics(sum(_waiting(s.lock) for s in self._core.tasks.values()))
+
+    def task_statistics(self, task_id: str) -> TaskStatistics:
+        task_id = check_task_id(task_id)
+        state = self._core.tasks.get(task_id)
+        return self._core.task_statistics(task_id, _waiting(state.lock) if state is not None else 0)
+
+    def threadsafe(self):  # -> ThreadSafeLogger; imported lazily to keep this module small
+        """A logger that worker threads use to call ``send_log`` on this event loop."""
+        from ._threads import ThreadSafeLogger
+
+        return ThreadSafeLogger(self)
+
+    # -- draining ------------------------------------------------------------------------
+
+    async def _send_through(self, state: TaskState, seq: int) -> None:
+        async with state.lock:
+            connection = state.connection  # re-read: replaced or dropped while we waited
+            if connection is not None:
+                await self._drain(state, connection, seq)
+                # A producer cancelled while waiting leaves its message behind; pick it up
+                # when nobody else is queued for the lock to do so.
+                while state.queue and not _waiting(state.lock) and state.connection is connection:
+                    await self._drain(state, connection, state.next_seq - 1)
+
+    async def _drain(self, state: TaskState, connection: Connection, through_seq: int) -> None:
+        core = self._core
+        send_text = connection.websocket.send_text
+        timeout = self.send_timeout
+        while (frames := core.next_frames(state, connection, through_seq)) is not None:
+            try:
+                with anyio.fail_after(timeout):
+                    for frame in frames:
+                        await send_text(frame.to_json())
+            except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
+                timed_out = isinstance(exc, TimeoutError)
+                code = CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED
+                reason = "send timed out" if timed_out else f"send failed: {type(exc).__name__}"
+                core.send_failed(state, connection, frames, code, reason)
+                await self.close_connection(connection)
+                return
+            except BaseException:
+                # Cancelled mid-send: the frame may be half written, so this socket can no
+                # longer be trusted with the stream; the message stays queued.
+                core.send_failed(state, connection, frames, CloseCode.SEND_FAILED, "send cancelled")
+                with anyio.CancelScope(shield=True):
+                    await self.close_connection(connection)
+                raise
+            core.sent(state, connection, frames)
+
+    async def _close_socket(self, websocket: Any, code: int, reason: str,
+                            connection: Connection | None = None) -> None:
+        if connection is not None:
+            if connection.socket_closed:
+                return
+            connection.socket_closed = True  # set before the await: one close per socket
+        try:
+            with anyio.fail_after(self.send_timeout):
+                await websocket.close(code=int(code), reason=reason)
+        except Exception:
+            pass  # best effort: the socket is usually broken already when we get here
+
+
+def _waiting(lock: anyio.Lock) -> int:
+    return lock.statistics().tasks_waiting

@@ -1,0 +1,179 @@
+"""Log messages, their validation and their one wire encoding.
+
+Theory of operation:
+
+1. A ``LogMessage`` is an immutable tuple: building one costs one tuple allocation, and a
+   queued message holds nothing but its seven fields (see SPEC ``MEM-2``).
+2. Validation happens before anything else, so a bad argument spends no sequence number and
+   queues nothing (``VAL-1``). Errors name the argument, the bad value and what is allowed.
+3. The wire form is a single JSON text built by hand (``WIRE-1``): the field order is fixed,
+   strings go through the C string escaper, and the ISO-8601 second prefix of the timestamp
+   is cached, because ``datetime.isoformat()`` alone would cost more than the rest.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from datetime import datetime, timezone
+from json.encoder import encode_basestring
+from typing import NamedTuple
+
+__all__ = ["Level", "LogMessage", "GapNotice", "LEVELS"]
+
+
+class Level(enum.StrEnum):
+    """The closed set of log levels (``VAL-3``)."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    SUCCESS = "success"
+
+
+#: Canonical level strings; looking a level up here both validates it and interns it, so a
+#: queued message shares one string object per level.
+LEVELS: dict[str, str] = {level.value: level.value for level in Level}
+_ALLOWED_LEVELS = ", ".join(repr(name) for name in LEVELS)
+
+
+def _iso_utc(timestamp: float, _cache: list = [-1, ""]) -> str:  # noqa: B006 - deliberate cache
+    second = int(timestamp)
+    if second != _cache[0]:
+        # Two assignments, but a reader on another thread that sees a new second with an
+        # old prefix is impossible: the prefix is computed from the local ``second``.
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _cache[0], _cache[1] = second, prefix
+        return f"{prefix}.{int((timestamp - second) * 1e6):06d}Z"
+    return f"{_cache[1]}.{int((timestamp - second) * 1e6):06d}Z"
+
+
+class LogMessage(NamedTuple):
+    """One log line of one task, as it is queued, kept and sent.
+
+    ``timestamp`` is POSIX seconds (UTC) read from the manager's injectable clock;
+    ``seq`` counts a task's messages from 1 in the order ``send_log`` was called.
+    """
+
+    task_id: str
+    seq: int
+    timestamp: float
+    level: str
+    message: str
+    progress: int | float | None = None
+    finished: bool = False
+
+    @property
+    def datetime(self) -> datetime:
+        """The timestamp as an aware UTC ``datetime``."""
+        return datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
+
+    @property
+    def progress_only(self) -> bool:
+        """True for a routine progress update that a newer one may replace (``CAP-5``)."""
+        return self.progress is not None and not self.finished and self.level in ("debug", "info")
+
+    def to_json(self) -> str:
+        """The exact wire text of this message (SPEC ``WIRE-1``)."""
+        progress = self.progress
+        return (
+            f'{{"type":"log","task_id":{encode_basestring(self.task_id)},"seq":{self.seq},'
+            f'"timestamp":"{_iso_utc(self.timestamp)}","level":"{self.level}",'
+            f'"message":{encode_basestring(self.message)},'
+            f'"progress":{"null" if progress is None else repr(progress)},'
+            f'"finished":{"true" if self.finished else "false"}}}'
+        )
+
+
+class GapNotice(NamedTuple):
+    """Tells a client that ``first_seq..last_seq`` of a task will never reach it (``GAP-1``).
+
+    ``reason`` is ``"dropped"`` (evicted by the queue cap before any client got them) or
+    ``"expired"`` (delivered earlier, but no longer kept for a resuming client).
+    """
+
+    task_id: str
+    first_seq: int
+    last_seq: int
+    reason: str
+
+    @property
+    def count(self) -> int:
+        return self.last_seq - self.first_seq + 1
+
+    def to_json(self) -> str:
+        """The exact wire text of this notice (SPEC ``WIRE-2``)."""
+        return (
+            f'{{"type":"gap","task_id":{encode_basestring(self.task_id)},'
+            f'"first_seq":{self.first_seq},"last_seq":{self.last_seq},'
+            f'"count":{self.last_seq - self.first_seq + 1},"reason":"{self.reason}"}}'
+        )
+
+
+def check_task_id(task_id: object) -> str:
+    if type(task_id) is not str:
+        if not isinstance(task_id, str):
+            raise TypeError(
+                f"task_id={task_id!r} has type {type(task_id).__name__}; expected a non-empty str"
+            )
+        task_id = str(task_id)
+    if not task_id:
+        raise ValueError("task_id='' is empty; expected a non-empty str")
+    return task_id
+
+
+def check_level(level: object) -> str:
+    canonical = LEVELS.get(level) if isinstance(level, str) else None
+    if canonical is None:
+        if not isinstance(level, str):
+            raise TypeError(
+                f"level={level!r} has type {type(level).__name__}; expected one of {_ALLOWED_LEVELS}"
+            )
+        raise ValueError(f"level={level!r} is not allowed; expected one of {_ALLOWED_LEVELS}")
+    return canonical
+
+
+def check_progress(progress: object) -> int | float | None:
+    if progress is None:
+        return None
+    kind = type(progress)
+    if kind is not int and kind is not float:
+        if isinstance(progress, bool) or not isinstance(progress, (int, float)):
+            raise TypeError(
+                f"progress={progress!r} has type {kind.__name__}; "
+                "expected None or a finite int or float in [0, 100] (bool is not a number here)"
+            )
+        progress = float(progress) if isinstance(progress, float) else int(progress)
+    if not (0 <= progress <= 100):  # NaN fails this comparison too
+        raise ValueError(
+            f"progress={progress!r} is out of range; expected None or a finite number in [0, 100]"
+        )
+    return progress
+
+
+def check_message(message: object) -> str:
+    if type(message) is not str:
+        if not isinstance(message, str):
+            raise TypeError(f"message={message!r} has type {type(message).__name__}; expected a str")
+        message = str(message)
+    return message
+
+
+def check_finished(finished: object) -> bool:
+    if finished is not True and finished is not False:
+        raise TypeError(f"finished={finished!r} has type {type(finished).__name__}; expected a bool")
+    return finished
+
+
+def check_after_seq(after_seq: object) -> int | None:
+    if after_seq is None:
+        return None
+    if type(after_seq) is not int:
+        raise TypeError(
+            f"after_seq={after_seq!r} has type {type(after_seq).__name__}; "
+            "expected None or an int >= 0 (bool is not a number here)"
+        )
+    if after_seq < 0:
+        raise ValueError(f"after_seq={after_seq!r} is negative; expected None or an int >= 0")
+    return after_seq

@@ -1,0 +1,90 @@
+"""Starlette / FastAPI adapter: serve one browser client of one task (SPEC ``ADAPT-*``).
+
+Use it as the whole body of a WebSocket endpoint::
+
+    @app.websocket("/ws/{task_id}")
+    async def logs(websocket: WebSocket, task_id: str):
+        await stream_task(websocket, manager, task_id)
+
+It reads ``after_seq`` from the query string (browsers cannot set WebSocket headers),
+connects, then waits until the client leaves or the manager lets go of the connection
+(replaced, too slow, task disconnected), and cleans up in ``finally``. When the client
+leaves it *detaches* rather than calling ``disconnect``: the task keeps its queue and
+history for the next page load, and a replaced endpoint cannot tear down its successor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from ._manager import ConnectionManager
+from ._message import check_after_seq
+from ._stats import CloseCode
+
+__all__ = ["stream_task", "parse_after_seq"]
+
+
+def parse_after_seq(raw: str | None) -> int | None:
+    """``after_seq`` from a query string: absent, or a decimal int >= 0 (``ADAPT-2``)."""
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdecimal()) or len(raw) > 18:
+        raise ValueError(f"after_seq={raw!r} is not allowed; expected a decimal int >= 0")
+    return check_after_seq(int(raw))
+
+
+def _reason(text: str) -> str:
+    return text.encode()[:123].decode(errors="ignore")  # a close reason is at most 123 bytes
+
+
+async def _refuse(websocket: Any, message: str) -> None:
+    # Accept first so the browser sees the code and reason; a refused handshake is an
+    # opaque HTTP 403 to page scripts.
+    if getattr(websocket.application_state, "name", "") == "CONNECTING":
+        await websocket.accept()
+    await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=_reason(message))
+
+
+async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
+                      *, max_client_frame: int = 4096) -> None:
+    """Run one client of ``task_id`` from accept to cleanup."""
+    try:
+        after_seq = parse_after_seq(websocket.query_params.get("after_seq"))
+        connection = await manager.connect(websocket, task_id, after_seq)
+    except (TypeError, ValueError) as exc:
+        await _refuse(websocket, str(exc))
+        return
+    ended = anyio.Event()
+    connection.on_end = ended.set
+    if connection.ended:
+        ended.set()
+    client_code: int | None = None
+    try:
+        async with anyio.create_task_group() as group:
+
+            async def watch_client() -> None:
+                nonlocal client_code
+                while True:
+                    frame = await websocket.receive()
+                    if frame["type"] == "websocket.disconnect":
+                        client_code = frame.get("code", CloseCode.NORMAL)
+                        break
+                    # Clients may send keep-alive text; anything large is abuse.
+                    if len(frame.get("text") or frame.get("bytes") or b"") > max_client_frame:
+                        manager.detach(task_id, websocket, CloseCode.MESSAGE_TOO_BIG,
+                                       f"client frame over {max_client_frame} bytes")
+                        break
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_client)
+            await ended.wait()
+            group.cancel_scope.cancel()
+    finally:
+        if client_code is not None:
+            manager.detach(task_id, websocket, client_code, "client left")
+        else:
+            with anyio.CancelScope(shield=True):
+                manager.detach(task_id, websocket, CloseCode.NORMAL, "server shutting down")
+                await manager.close_connection(connection)
