@@ -1,27 +1,40 @@
-"""The ``tasktail`` command."""
+"""The ``tasktail`` command: each subcommand lives with the part of the project it runs."""
 
 from __future__ import annotations
 
-import argparse
 import sys
+from importlib import import_module
 
 __all__ = ["main"]
 
+#: subcommand -> (module whose ``main(argv) -> int`` runs it, one-line help)
+COMMANDS = {
+    "watch": ("tasktail._watch", "a short live demo in the terminal"),
+    "demo": ("tasktail.demo", "serve the live-log web app on 127.0.0.1"),
+    "conform": ("tasktail.scenarios.conform", "check an implementation against SPEC.md"),
+    "replay": ("tasktail.scenarios.replay", "re-run a failing scenario saved as JSON"),
+    "bench": ("tasktail.benchmarks", "compare queue strategies and peers"),
+}
 
-def _watch(args: argparse.Namespace) -> int:
-    from ._watch import run_watch
 
-    return run_watch(rows=args.rows)
+def _usage() -> str:
+    lines = ["usage: tasktail COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines.append("\n'tasktail COMMAND --help' describes a command's options.")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tasktail", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    watch = commands.add_parser("watch", help="a short live demo in the terminal")
-    watch.add_argument("--rows", type=int, default=40, help="rows of the simulated CSV job")
-    watch.set_defaults(run=_watch)
-    args = parser.parse_args(argv)
-    return args.run(args)
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"tasktail: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = import_module(COMMANDS[name][0])
+    return module.main(rest)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import anyio
 
 from .manager import ConnectionManager
 
-__all__ = ["run_watch"]
+__all__ = ["main", "run_watch"]
 
 
 class _TerminalSocket:
@@ -47,3 +48,9 @@ async def _job(rows: int) -> None:
 def run_watch(rows: int = 40) -> int:
     anyio.run(_job, rows)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tasktail watch", description=__doc__)
+    parser.add_argument("--rows", type=int, default=40, help="rows of the simulated CSV job")
+    return run_watch(parser.parse_args(argv).rows)
