@@ -117,7 +117,7 @@ class ManagerCore:
         self.clock = clock
         self.lock_factory = lock_factory
         self.tasks: dict[str, TaskState] = {}
-        self.dropped = self.delivered = self.failed_sends = self.discarded = self.expired_tasks = 0
+        self.logged = self.dropped = self.delivered = self.failed_sends = self.discarded = self.expired_tasks = 0
         self._next_sweep = clock() + task_ttl / 8 if task_ttl is not None else float("inf")
 
     # -- producing -------------------------------------------------------------------------
@@ -141,6 +141,7 @@ class ManagerCore:
         if finished:
             state.finished_seq = seq
         state.last_activity = now
+        self.logged += 1
         queue = state.queue
         if len(queue) >= self.max_queue_size:
             self._evict(state, entry)
@@ -418,6 +419,7 @@ class ManagerCore:
             tasks=len(self.tasks),
             connections=sum(state.connection is not None for state in tasks),
             queued=sum(len(state.queue) + (state.in_flight is not None) for state in tasks),
+            logged=self.logged,
             dropped=self.dropped,
             delivered=self.delivered,
             failed_sends=self.failed_sends,

@@ -257,6 +257,8 @@ class ConnectionManager:
             if connection.socket_closed:
                 return
             connection.socket_closed = True  # set before the await: one close per socket
+        if getattr(getattr(websocket, "application_state", None), "name", "") == "DISCONNECTED":
+            return  # Starlette marks a socket whose send raised: closing it again would raise
         try:
             with anyio.fail_after(self.send_timeout):
                 await websocket.close(code=int(code), reason=reason)

@@ -12,6 +12,7 @@ class CloseCode(enum.IntEnum):
     """WebSocket close codes the manager and its adapter use (SPEC ``CLOSE-1``)."""
 
     NORMAL = 1000
+    GOING_AWAY = 1001  # the server is shutting down the endpoint
     POLICY_VIOLATION = 1008  # bad task id or after_seq from the client
     MESSAGE_TOO_BIG = 1009  # a client frame over the adapter's limit
     SEND_FAILED = 1011  # a send raised; the socket is probably gone already
@@ -25,6 +26,7 @@ class ManagerStatistics:
     tasks: int
     connections: int
     queued: int  # waiting to be sent, in flight included
+    logged: int  # send_log calls that produced a message
     dropped: int  # evicted or rejected by the overflow policy
     delivered: int
     failed_sends: int

@@ -86,5 +86,5 @@ async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
             manager.detach(task_id, websocket, client_code, "client left")
         else:
             with anyio.CancelScope(shield=True):
-                manager.detach(task_id, websocket, CloseCode.NORMAL, "server shutting down")
+                manager.detach(task_id, websocket, CloseCode.GOING_AWAY, "server shutting down")
                 await manager.close_connection(connection)

@@ -1,0 +1,109 @@
+"""ADAPT-*: the Starlette/FastAPI endpoint helper, driven through the fake socket."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import anyio
+import pytest
+
+from tasktail import CloseCode
+from tasktail.manager.starlette import parse_after_seq, stream_task
+
+from .support import FakeWebSocket, logs, make_manager, seqs
+
+pytestmark = pytest.mark.anyio
+
+
+class QuerySocket(FakeWebSocket):
+    """The fake socket plus the query string Starlette parses from the URL."""
+
+    def __init__(self, query: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.query_params = query or {}
+
+
+@pytest.mark.rule("ADAPT-1")
+async def test_adapter_streams_and_detaches():
+    manager = make_manager()
+    await manager.send_log("job", "info", "before the client")
+    ws = QuerySocket()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(stream_task, ws, manager, "job")
+            await anyio.wait_all_tasks_blocked()
+            await manager.send_log("job", "info", "live")
+            ws.client_send_text("ping")  # small client frames are ignored
+            await anyio.wait_all_tasks_blocked()
+            assert manager.get_connection_status("job")
+            ws.client_disconnect(1001)
+    assert logs(ws) == [(1, "before the client"), (2, "live")]
+    assert not manager.get_connection_status("job")
+    assert manager.task_statistics("job").known  # detached, not disconnected
+    assert ws.close_code == 1001 and ws.closed_by == "client"
+
+
+@pytest.mark.rule("ADAPT-1")
+@pytest.mark.rule("CLOSE-1")
+@pytest.mark.parametrize("ending", ["replaced", "disconnect"])
+async def test_adapter_closes_with_recorded_code(ending):
+    manager = make_manager()
+    first = QuerySocket()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(stream_task, first, manager, "job")
+            await anyio.wait_all_tasks_blocked()
+            if ending == "replaced":
+                second = QuerySocket()
+                group.start_soon(stream_task, second, manager, "job")
+                await anyio.wait_all_tasks_blocked()
+                assert manager.active_connections["job"] is second  # old cleanup kept it
+                second.client_disconnect()
+            else:
+                manager.disconnect("job")
+    expected = CloseCode.REPLACED if ending == "replaced" else CloseCode.SERVER_DISCONNECT
+    assert first.close_code == expected and first.closed_by == "server"
+    assert first.violations == []
+
+
+@pytest.mark.rule("ADAPT-2")
+@pytest.mark.parametrize("raw", ["-1", "abc", "1.5", "99999999999999999999", "٣", "7"])
+async def test_adapter_rejects_bad_after_seq(raw):
+    manager = make_manager(history_size=5)
+    await manager.send_log("job", "info", "one")
+    ws = QuerySocket({"after_seq": raw})
+    with anyio.fail_after(60):
+        await stream_task(ws, manager, "job")
+    assert ws.close_code == CloseCode.POLICY_VIOLATION
+    assert "after_seq" in ws.close_reason
+    assert ws.texts() == [] and manager.get_queued_message_count("job") == 1
+
+
+@pytest.mark.rule("ADAPT-2")
+async def test_adapter_resumes_from_query_string():
+    manager = make_manager(history_size=5)
+    first = FakeWebSocket()
+    await manager.connect(first, "job")
+    for n in range(4):
+        await manager.send_log("job", "info", f"m{n + 1}")
+    ws = QuerySocket({"after_seq": "2"})
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(stream_task, ws, manager, "job")
+            await anyio.wait_all_tasks_blocked()
+            ws.client_disconnect()
+    assert seqs(ws) == [3, 4]
+    assert parse_after_seq(None) is None and parse_after_seq("") is None and parse_after_seq("12") == 12
+
+
+@pytest.mark.rule("ADAPT-3")
+async def test_adapter_closes_on_oversized_client_frame():
+    manager = make_manager()
+    ws = QuerySocket()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(stream_task, ws, manager, "job", max_client_frame=16))
+            await anyio.wait_all_tasks_blocked()
+            ws.client_send_text("x" * 17)
+    assert ws.close_code == CloseCode.MESSAGE_TOO_BIG
+    assert not manager.get_connection_status("job")
