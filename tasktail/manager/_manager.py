@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ._core import Connection, ManagerCore, TaskState
+from ._lock import TaskLock
 from ._message import LogMessage, check_after_seq, check_task_id
 from ._policies import OverflowPolicy
 from ._stats import CloseCode, ManagerStatistics, TaskStatistics
@@ -75,7 +76,7 @@ class ConnectionManager:
         self,
         *,
         max_queue_size: int = 1000,
-        send_timeout: float = 10.0,
+        send_timeout: float | None = 10.0,
         overflow: OverflowPolicy | None = None,
         history_size: int = 0,
         task_ttl: float | None = 3600.0,
@@ -83,9 +84,9 @@ class ConnectionManager:
         clock: Callable[[], float] = time.time,
     ) -> None:
         _check_number("max_queue_size", max_queue_size, low=1, integer=True)
-        _check_number("send_timeout", send_timeout, low=0, integer=False)
+        _check_number("send_timeout", send_timeout, low=0, integer=False, allow_none=True)
         if send_timeout == 0:
-            raise ValueError("send_timeout=0 is not allowed; expected a finite number > 0")
+            raise ValueError("send_timeout=0 is not allowed; expected a finite number > 0 or None")
         _check_number("history_size", history_size, low=0, integer=True)
         _check_number("task_ttl", task_ttl, low=0, integer=False, allow_none=True)
         _check_number("max_tasks", max_tasks, low=1, integer=True, allow_none=True)
@@ -93,7 +94,8 @@ class ConnectionManager:
             raise TypeError(f"overflow={overflow!r} has no choose_victim(queue, incoming) method")
         if not callable(clock):
             raise TypeError(f"clock={clock!r} is not callable; expected a function returning POSIX seconds")
-        self.send_timeout = float(send_timeout)
+        #: seconds one frame may take to send (and accept, and close); None: unbounded
+        self.send_timeout = None if send_timeout is None else float(send_timeout)
         self._core = ManagerCore(
             max_queue_size=max_queue_size,
             overflow=overflow,
@@ -101,7 +103,7 @@ class ConnectionManager:
             task_ttl=task_ttl,
             max_tasks=max_tasks,
             clock=clock,
-            lock_factory=lambda: anyio.Lock(fast_acquire=True),
+            lock_factory=TaskLock,
         )
         tasks = self._core.tasks
         #: task_id -> the websocket of its current client (seed name; a read-only view)
@@ -110,7 +112,7 @@ class ConnectionManager:
         #: task_id -> messages waiting for a client, oldest first (seed name; read-only view)
         self.message_queues: Mapping[str, Any] = _TaskView(tasks, lambda s: s.queue)
         #: task_id -> the lock that serialises sends to that task's client (seed name)
-        self.connection_locks: Mapping[str, anyio.Lock] = _TaskView(tasks, lambda s: s.lock)
+        self.connection_locks: Mapping[str, TaskLock] = _TaskView(tasks, lambda s: s.lock)
 
     @property
     def max_queue_size(self) -> int:
@@ -134,7 +136,7 @@ class ConnectionManager:
         task_id = check_task_id(task_id)
         after_seq = check_after_seq(after_seq)
         self._core.check_resume(task_id, after_seq)  # before accept: a bad request changes nothing
-        with anyio.fail_after(self.send_timeout):
+        with anyio.fail_after(self.send_timeout):  # None: no bound
             await websocket.accept()
         while True:
             state = self._core.task_for_connect(task_id)
@@ -201,12 +203,12 @@ class ConnectionManager:
                                  connection.close_reason, connection)
 
     def statistics(self) -> ManagerStatistics:
-        return self._core.statistics(sum(_waiting(s.lock) for s in self._core.tasks.values()))
+        return self._core.statistics(sum(s.lock.waiting() for s in self._core.tasks.values()))
 
     def task_statistics(self, task_id: str) -> TaskStatistics:
         task_id = check_task_id(task_id)
         state = self._core.tasks.get(task_id)
-        return self._core.task_statistics(task_id, _waiting(state.lock) if state is not None else 0)
+        return self._core.task_statistics(task_id, state.lock.waiting() if state is not None else 0)
 
     def threadsafe(self):  # -> ThreadSafeLogger; imported lazily to keep this module small
         """A logger that worker threads use to call ``send_log`` on this event loop."""
@@ -223,7 +225,7 @@ class ConnectionManager:
                 await self._drain(state, connection, seq)
                 # A producer cancelled while waiting leaves its message behind; pick it up
                 # when nobody else is queued for the lock to do so.
-                while state.queue and not _waiting(state.lock) and state.connection is connection:
+                while state.queue and not state.lock.waiting() and state.connection is connection:
                     await self._drain(state, connection, state.next_seq - 1)
 
     async def _drain(self, state: TaskState, connection: Connection, through_seq: int) -> None:
@@ -232,9 +234,16 @@ class ConnectionManager:
         timeout = self.send_timeout
         while (frames := core.next_frames(state, connection, through_seq)) is not None:
             try:
-                with anyio.fail_after(timeout):
+                if timeout is None:
                     for frame in frames:
                         await send_text(frame.to_json())
+                else:
+                    # A raw scope, not fail_after: this is the hot path of every send.
+                    with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+                        for frame in frames:
+                            await send_text(frame.to_json())
+                    if scope.cancelled_caught:
+                        raise TimeoutError
             except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
                 timed_out = isinstance(exc, TimeoutError)
                 code = CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED
@@ -265,6 +274,3 @@ class ConnectionManager:
         except Exception:
             pass  # best effort: the socket is usually broken already when we get here
 
-
-def _waiting(lock: anyio.Lock) -> int:
-    return lock.statistics().tasks_waiting
