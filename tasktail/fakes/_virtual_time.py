@@ -1,0 +1,187 @@
+"""Virtual time for anyio on both backends.
+
+Theory of operation:
+
+1. Trio already has the right tool: ``trio.testing.MockClock(autojump_threshold=0)``
+   passed as ``backend_options={"clock": ...}``. When every task is blocked it
+   jumps straight to the next deadline.
+2. asyncio gets the same behaviour from :class:`VirtualEventLoop`, a
+   ``SelectorEventLoop`` whose ``time()`` returns a counter that only moves
+   when the loop jumps it (the "looptime" technique). Every timer in asyncio,
+   and so ``anyio.sleep``, ``anyio.fail_after`` and ``anyio.current_time()``,
+   is computed from ``loop.time()``.
+3. The loop hands its selector a timeout = "seconds until the next timer".
+   :class:`_JumpingSelector` first polls the real selector with timeout 0, so
+   real sockets and thread wake-ups (``call_soon_threadsafe`` writes to a
+   self-pipe) are still serviced. Only if nothing is ready does it add the
+   timeout to the virtual clock instead of blocking: the loop then finds the
+   timer due and runs it. A ``None`` timeout (no timers at all) blocks for real,
+   because only real I/O can make progress then.
+4. Like trio's MockClock, a jump happens as soon as the loop is idle, even if
+   a thread or a remote peer is about to answer. Pass ``autojump_threshold``
+   (real seconds) to let real I/O settle before jumping.
+5. asyncio runs a timer when ``when < time() + _clock_resolution``. Far from 0
+   the float spacing exceeds the real clock's 1e-9 resolution, so a timer due
+   exactly "now" would never run and a frozen virtual clock would spin forever
+   (a real clock hides this by moving on). The resolution therefore grows with
+   the float spacing of the current virtual time.
+6. Virtual time starts at 0.0 for every new loop; the trio clock also starts at 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import selectors
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+BACKENDS = ("asyncio", "trio")
+
+
+class _JumpingSelector(selectors.BaseSelector):
+    """Delegates to a real selector; turns idle waits into clock jumps (rule 3)."""
+
+    def __init__(self, loop: VirtualEventLoop, inner: selectors.BaseSelector) -> None:
+        self._loop = loop
+        self._inner = inner
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout <= 0:
+            return self._inner.select(timeout)
+        ready = self._inner.select(0)
+        if ready:
+            return ready
+        threshold = self._loop.autojump_threshold
+        if threshold > 0:
+            # Give real I/O a bounded real-time chance before faking the wait.
+            ready = self._inner.select(min(threshold, timeout))
+            if ready:
+                return ready
+        self._loop.advance(timeout)
+        return []
+
+    # Pure delegation below: the loop registers its sockets and self-pipe here.
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.modify(fileobj, events, data)
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.get_key(fileobj)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._inner.get_map()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class VirtualEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+    """An asyncio event loop on a virtual clock that autojumps when idle."""
+
+    def __init__(self, autojump_threshold: float = 0.0) -> None:
+        self._virtual_now = 0.0
+        self.autojump_threshold = autojump_threshold
+        super().__init__(_JumpingSelector(self, selectors.DefaultSelector()))
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    @property  # type: ignore[override]
+    def _clock_resolution(self) -> float:  # rule 5
+        return max(self._real_resolution, 4 * math.ulp(self._virtual_now))
+
+    @_clock_resolution.setter
+    def _clock_resolution(self, value: float) -> None:
+        self._real_resolution = value  # BaseEventLoop.__init__ sets the real clock's
+
+    def advance(self, seconds: float) -> None:
+        """Move the virtual clock forward (what an idle wait does; usable by hand)."""
+        if seconds < 0:
+            raise ValueError("virtual time cannot go backwards")
+        self._virtual_now += seconds
+
+
+def virtual_backend(name: str, *, autojump_threshold: float = 0.0) -> tuple[str, dict[str, Any]]:
+    """An ``anyio_backend``-style ``(name, options)`` pair running on virtual time.
+
+    A fresh clock is made on every call, so each run starts at time 0.
+    """
+    if name == "asyncio":
+        factory = functools.partial(VirtualEventLoop, autojump_threshold=autojump_threshold)
+        return ("asyncio", {"loop_factory": factory})
+    if name == "trio":
+        from trio.testing import (
+            MockClock,  # trio is optional: import only when asked for
+        )
+
+        return ("trio", {"clock": MockClock(autojump_threshold=autojump_threshold)})
+    raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
+
+
+def available_backends() -> tuple[str, ...]:
+    """Backend names usable here (trio only if it is installed)."""
+    try:
+        import trio  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return ("asyncio",)
+    return BACKENDS
+
+
+def virtual_time_backends() -> list[tuple[str, dict[str, Any]]]:
+    """One fresh virtual-time ``(name, options)`` pair per available backend."""
+    return [virtual_backend(name) for name in available_backends()]
+
+
+def run_virtual(async_fn: Callable[..., Awaitable[T]], *args: Any, backend: str = "asyncio") -> T:
+    """``anyio.run`` on virtual time: sleeps and timeouts cost no real time."""
+    name, options = virtual_backend(backend)
+    return anyio.run(async_fn, *args, backend=name, backend_options=options)
+
+
+class WallClock:
+    """A deterministic ``Callable[[], float]`` wall clock for timestamps.
+
+    Following the loop (default): the first call returns ``start`` and later
+    calls add the (virtual) event-loop time elapsed since. ``set`` and
+    ``advance`` move it by hand; with ``follow_loop=False`` it moves only by hand
+    and can be called outside an event loop.
+    """
+
+    def __init__(self, start: float = 1_764_000_000.0, *, follow_loop: bool = True) -> None:
+        self._base = float(start)
+        self._follow_loop = follow_loop
+        self._anchor: float | None = None  # loop time that corresponds to _base
+
+    def __call__(self) -> float:
+        if not self._follow_loop:
+            return self._base
+        now = anyio.current_time()
+        if self._anchor is None:
+            self._anchor = now
+        return self._base + (now - self._anchor)
+
+    def set(self, value: float) -> None:
+        """From now on read ``value`` (plus loop time elapsed after this call)."""
+        self._base = float(value)
+        try:
+            self._anchor = anyio.current_time()
+        except RuntimeError:  # no event loop running: anchor at the next read
+            self._anchor = None
+
+    def advance(self, seconds: float) -> None:
+        """Jump the wall clock (not the event loop) forward, e.g. to test timestamps."""
+        self._base += seconds
+
+    def __repr__(self) -> str:
+        return f"WallClock(base={self._base!r}, follow_loop={self._follow_loop!r})"
