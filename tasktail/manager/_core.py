@@ -29,6 +29,7 @@ from typing import Any
 
 from ._errors import PolicyError, TaskFinishedError, TaskLimitError
 from ._message import (
+    LEVELS,
     GapNotice,
     LogMessage,
     check_finished,
@@ -42,12 +43,16 @@ from ._stats import CloseCode, ManagerStatistics, TaskStatistics
 
 __all__ = ["Connection", "TaskState", "ManagerCore"]
 
+_LEVELS_GET = LEVELS.get
+_NUMBER_TYPES = (int, float)  # exact types: bool, NaN and subclasses take the slow path
+_new_message = tuple.__new__  # LogMessage's own __new__ adds a Python frame per message
+
 
 class Connection:
     """One client socket attached to one task, as the core sees it."""
 
     __slots__ = ("websocket", "task_id", "cursor", "replay", "ended", "close_code", "close_reason",
-                 "on_end", "socket_closed")
+                 "on_end", "socket_closed", "on_asyncio")
 
     def __init__(self, websocket: Any, task_id: str, cursor: int, replay: list) -> None:
         self.websocket = websocket
@@ -59,6 +64,7 @@ class Connection:
         self.close_reason = ""
         self.on_end: Callable[[], None] | None = None  # set by the I/O layer to wake waiters
         self.socket_closed = False  # the I/O layer has sent (or tried) the close frame
+        self.on_asyncio = False  # set by the I/O layer: which timeout mechanism fits
 
     def end(self, code: int, reason: str) -> None:
         if not self.ended:
@@ -124,11 +130,18 @@ class ManagerCore:
 
     def log(self, task_id: object, level: object, message: object,
             progress: object = None, finished: object = False) -> tuple[TaskState, LogMessage]:
-        task_id = check_task_id(task_id)
-        level = check_level(level)
-        message = check_message(message)
-        progress = check_progress(progress)
-        finished = check_finished(finished)
+        # Each check's fast path is inlined: this runs once per message (VAL-1 still holds,
+        # the full check_* functions decide every case the fast path does not accept).
+        if type(task_id) is not str or not task_id:
+            task_id = check_task_id(task_id)
+        canonical_level = _LEVELS_GET(level) if type(level) is str else None
+        level = check_level(level) if canonical_level is None else canonical_level
+        if type(message) is not str:
+            message = check_message(message)
+        if progress is not None and (type(progress) not in _NUMBER_TYPES or not 0 <= progress <= 100):
+            progress = check_progress(progress)
+        if finished is not False and finished is not True:
+            finished = check_finished(finished)
         now = self.clock()
         state = self.tasks.get(task_id)
         if state is None:
@@ -137,7 +150,7 @@ class ManagerCore:
             raise TaskFinishedError(task_id, state.finished_seq)
         seq = state.next_seq
         state.next_seq = seq + 1
-        entry = LogMessage(task_id, seq, now, level, message, progress, finished)
+        entry = _new_message(LogMessage, (task_id, seq, now, level, message, progress, finished))
         if finished:
             state.finished_seq = seq
         state.last_activity = now
@@ -310,19 +323,19 @@ class ManagerCore:
     def sent(self, state: TaskState, connection: Connection, frames: list) -> None:
         """Every frame of ``frames`` reached the socket."""
         last = frames[-1]
-        seq = last.seq if isinstance(last, LogMessage) else last.last_seq
-        if seq > connection.cursor:
-            connection.cursor = seq
-        if isinstance(last, LogMessage) and state.in_flight is last:
+        if last is state.in_flight:  # the usual case: one queued message went out
             state.in_flight = None
             state.delivered += 1
             self.delivered += 1
-            if seq > state.sent_through:
-                self._remember(state, last)
-        elif seq > state.sent_through:
+            connection.cursor = last.seq  # above the cursor: queued seqs are new to a client
+            self._remember(state, last)
+            return
+        # Notices, or a replayed message: only the cursors move.
+        seq = last.seq if isinstance(last, LogMessage) else last.last_seq
+        if seq > connection.cursor:
+            connection.cursor = seq
+        if seq > state.sent_through:
             state.sent_through = seq
-        if not state.closed:
-            state.last_activity = self.clock()
 
     def _remember(self, state: TaskState, message: LogMessage) -> None:
         state.sent_through = message.seq

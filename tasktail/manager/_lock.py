@@ -38,6 +38,13 @@ class TaskLock:
     def statistics(self) -> TaskLockStatistics:
         return TaskLockStatistics(self._locked, len(self._waiters))
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without awaiting; True if taken."""
+        if self._locked:
+            return False
+        self._locked = True
+        return True
+
     async def acquire(self) -> None:
         if not self._locked:
             self._locked = True

@@ -12,9 +12,10 @@ Theory of operation:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -63,6 +64,37 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
         allowed = "an int" if integer else "a finite number"
         raise ValueError(f"{name}={value!r} is not allowed; expected {allowed} >= {low}"
                          + (" or None" if allow_none else ""))
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step already ran: ``await`` would do the same.
+
+    ``asyncio.timeout`` is a task-level deadline, not a scope on a stack, so it may begin
+    after the send's first step even if that step opened a cancel scope of its own."""
+
+    __slots__ = ("_coroutine", "_suspended_on")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], suspended_on: Any) -> None:
+        self._coroutine, self._suspended_on = coroutine, suspended_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, value = self._coroutine, self._suspended_on
+        while True:
+            try:
+                received = yield value  # the send's own trap, handed to the event loop
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # cancellation and the deadline reach the send
+                try:
+                    value = coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coroutine.send(received)
+                except StopIteration as stop:
+                    return stop.value
 
 
 class ConnectionManager:
@@ -145,6 +177,8 @@ class ConnectionManager:
                     continue  # disconnected while we waited for the lock: attach to a fresh task
                 try:
                     connection, replaced = self._core.attach(state, websocket, after_seq)
+                    # A socket lives on one event loop: decide the timeout mechanism once.
+                    connection.on_asyncio = asyncio._get_running_loop() is not None
                 except ValueError:
                     # The task was reset while we accepted, and after_seq now names nothing.
                     await self._close_socket(websocket, CloseCode.POLICY_VIOLATION, "after_seq is beyond the task")
@@ -174,8 +208,21 @@ class ConnectionManager:
         Returns the :class:`LogMessage` with its ``seq``. Never raises because of a client:
         a failed send leaves the message queued for the next one."""
         state, entry = self._core.log(task_id, level, message, progress, finished)
-        if state.connection is not None:
-            await self._send_through(state, entry.seq)
+        if state.connection is None:
+            return entry
+        lock = state.lock
+        if not lock.try_acquire():  # the usual case costs no await
+            await lock.acquire()
+        try:
+            connection = state.connection  # re-read: replaced or dropped while we waited
+            if connection is not None:
+                await self._drain(state, connection, entry.seq)
+                # A producer cancelled while waiting leaves its message behind; pick it up
+                # when nobody else is queued for the lock to do so.
+                while state.queue and not lock.waiting() and state.connection is connection:
+                    await self._drain(state, connection, state.next_seq - 1)
+        finally:
+            lock.release()
         return entry
 
     def get_connection_status(self, task_id: str) -> bool:
@@ -218,16 +265,6 @@ class ConnectionManager:
 
     # -- draining ------------------------------------------------------------------------
 
-    async def _send_through(self, state: TaskState, seq: int) -> None:
-        async with state.lock:
-            connection = state.connection  # re-read: replaced or dropped while we waited
-            if connection is not None:
-                await self._drain(state, connection, seq)
-                # A producer cancelled while waiting leaves its message behind; pick it up
-                # when nobody else is queued for the lock to do so.
-                while state.queue and not state.lock.waiting() and state.connection is connection:
-                    await self._drain(state, connection, state.next_seq - 1)
-
     async def _drain(self, state: TaskState, connection: Connection, through_seq: int) -> None:
         core = self._core
         send_text = connection.websocket.send_text
@@ -237,8 +274,20 @@ class ConnectionManager:
                 if timeout is None:
                     for frame in frames:
                         await send_text(frame.to_json())
+                elif connection.on_asyncio:
+                    for frame in frames:
+                        # Most sends finish without suspending, and a timer costs more
+                        # than the rest of a send: run the first step bare, and only a
+                        # send that has to wait gets a deadline (see _Resumed).
+                        sending = send_text(frame.to_json())
+                        try:
+                            suspended_on = sending.send(None)
+                        except StopIteration:
+                            continue
+                        async with asyncio.timeout(timeout):
+                            await _Resumed(sending, suspended_on)
                 else:
-                    # A raw scope, not fail_after: this is the hot path of every send.
+                    # trio: a scope per send (a raw one: fail_after costs more still)
                     with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
                         for frame in frames:
                             await send_text(frame.to_json())

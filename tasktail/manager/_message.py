@@ -38,15 +38,16 @@ LEVELS: dict[str, str] = {level.value: level.value for level in Level}
 _ALLOWED_LEVELS = ", ".join(repr(name) for name in LEVELS)
 
 
-def _iso_utc(timestamp: float, _cache: list = [-1, ""]) -> str:  # noqa: B006 - deliberate cache
-    second = int(timestamp)
-    if second != _cache[0]:
-        # Two assignments, but a reader on another thread that sees a new second with an
-        # old prefix is impossible: the prefix is computed from the local ``second``.
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _cache[0], _cache[1] = second, prefix
-        return f"{prefix}.{int((timestamp - second) * 1e6):06d}Z"
-    return f"{_cache[1]}.{int((timestamp - second) * 1e6):06d}Z"
+#: (second, "YYYY-MM-DDTHH:MM:SS") of the last timestamp encoded: consecutive messages
+#: almost always share their second, and formatting one costs more than the whole frame.
+_second_cache: tuple[int, str] = (-1, "")
+
+
+def _second_prefix(second: int) -> str:
+    global _second_cache
+    prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    _second_cache = (second, prefix)  # replaced whole: a reader in another thread sees a pair
+    return prefix
 
 
 class LogMessage(NamedTuple):
@@ -76,13 +77,16 @@ class LogMessage(NamedTuple):
 
     def to_json(self) -> str:
         """The exact wire text of this message (SPEC ``WIRE-1``)."""
-        progress = self.progress
+        task_id, seq, timestamp, level, message, progress, finished = self
+        second = int(timestamp)
+        cached = _second_cache  # one read: the pair cannot change under us
+        prefix = cached[1] if cached[0] == second else _second_prefix(second)
         return (
-            f'{{"type":"log","task_id":{encode_basestring(self.task_id)},"seq":{self.seq},'
-            f'"timestamp":"{_iso_utc(self.timestamp)}","level":"{self.level}",'
-            f'"message":{encode_basestring(self.message)},'
+            f'{{"type":"log","task_id":{encode_basestring(task_id)},"seq":{seq},'
+            f'"timestamp":"{prefix}.{int((timestamp - second) * 1e6):06d}Z","level":"{level}",'
+            f'"message":{encode_basestring(message)},'
             f'"progress":{"null" if progress is None else repr(progress)},'
-            f'"finished":{"true" if self.finished else "false"}}}'
+            f'"finished":{"true" if finished else "false"}}}'
         )
 
 
