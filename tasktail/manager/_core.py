@@ -132,11 +132,11 @@ class ManagerCore:
             progress: object = None, finished: object = False) -> tuple[TaskState, LogMessage]:
         # Each check's fast path is inlined: this runs once per message (VAL-1 still holds,
         # the full check_* functions decide every case the fast path does not accept).
-        if type(task_id) is not str or not task_id:
+        if type(task_id) is not str or not task_id or not task_id.isascii():
             task_id = check_task_id(task_id)
         canonical_level = _LEVELS_GET(level) if type(level) is str else None
         level = check_level(level) if canonical_level is None else canonical_level
-        if type(message) is not str:
+        if type(message) is not str or not message.isascii():
             message = check_message(message)
         if progress is not None and (type(progress) not in _NUMBER_TYPES or not 0 <= progress <= 100):
             progress = check_progress(progress)

@@ -124,7 +124,21 @@ def check_task_id(task_id: object) -> str:
         task_id = str(task_id)
     if not task_id:
         raise ValueError("task_id='' is empty; expected a non-empty str")
+    _check_utf8("task_id", task_id)
     return task_id
+
+
+def _check_utf8(name: str, text: str) -> None:
+    # A lone surrogate cannot travel in a WebSocket text frame: every send of it would fail
+    # and the message would come back to the queue forever.
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"{name}={text!r} has a lone surrogate at index {exc.start}; "
+                "expected text that can be encoded as UTF-8"
+            ) from None
 
 
 def check_level(level: object) -> str:
@@ -161,6 +175,7 @@ def check_message(message: object) -> str:
         if not isinstance(message, str):
             raise TypeError(f"message={message!r} has type {type(message).__name__}; expected a str")
         message = str(message)
+    _check_utf8("message", message)
     return message
 
 

@@ -24,6 +24,8 @@ BAD_INPUTS = [
     ("level", 20, TypeError, ["level", "20", "'warning'"]),
     ("message", b"bytes", TypeError, ["message", "b'bytes'", "str"]),
     ("message", None, TypeError, ["message", "None", "str"]),
+    ("message", "bad \ud800 text", ValueError, ["message", "surrogate", "UTF-8"]),
+    ("task_id", "job\udfff", ValueError, ["task_id", "surrogate", "UTF-8"]),
     ("progress", True, TypeError, ["progress", "True", "bool is not a number"]),
     ("progress", "50", TypeError, ["progress", "'50'", "[0, 100]"]),
     ("progress", -1, ValueError, ["progress", "-1", "[0, 100]"]),
