@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ._core import Connection, ManagerCore, TaskState
+from ._errors import TaskLimitError
 from ._lock import TaskLock
 from ._message import LogMessage, check_after_seq, check_task_id
 from ._policies import OverflowPolicy
@@ -171,7 +172,11 @@ class ConnectionManager:
         with anyio.fail_after(self.send_timeout):  # None: no bound
             await websocket.accept()
         while True:
-            state = self._core.task_for_connect(task_id)
+            try:
+                state = self._core.task_for_connect(task_id)
+            except TaskLimitError:
+                await self._close_socket(websocket, CloseCode.TRY_AGAIN_LATER, "too many tasks")
+                raise
             async with state.lock:
                 if state.closed:
                     continue  # disconnected while we waited for the lock: attach to a fresh task

@@ -16,6 +16,7 @@ class CloseCode(enum.IntEnum):
     POLICY_VIOLATION = 1008  # bad task id or after_seq from the client
     MESSAGE_TOO_BIG = 1009  # a client frame over the adapter's limit
     SEND_FAILED = 1011  # a send raised; the socket is probably gone already
+    TRY_AGAIN_LATER = 1013  # connect refused: max_tasks tasks exist, all with clients
     REPLACED = 4000  # a newer connection took over this task: do not reconnect
     SEND_TIMEOUT = 4001  # the client read too slowly; it may reconnect with after_seq
     SERVER_DISCONNECT = 4002  # disconnect(task_id), TTL expiry or max_tasks eviction

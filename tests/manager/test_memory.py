@@ -63,3 +63,7 @@ async def test_max_tasks_all_connected_raises():
     with pytest.raises(TaskLimitError, match="'c'.*max_tasks=2"):
         await manager.send_log("c", "info", "no room")
     assert manager.statistics() == before
+    refused = FakeWebSocket()
+    with pytest.raises(TaskLimitError):
+        await manager.connect(refused, "c")
+    assert refused.close_code == 1013 and manager.statistics() == before
