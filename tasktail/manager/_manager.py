@@ -190,7 +190,7 @@ class ConnectionManager:
                     raise
                 if replaced is not None:
                     await self.close_connection(replaced)
-                await self._drain(state, connection, state.next_seq - 1)
+                await self._drain_holding_lock(state, connection, state.next_seq - 1)
                 return connection
 
     def disconnect(self, task_id: str) -> int:
@@ -221,11 +221,7 @@ class ConnectionManager:
         try:
             connection = state.connection  # re-read: replaced or dropped while we waited
             if connection is not None:
-                await self._drain(state, connection, entry.seq)
-                # A producer cancelled while waiting leaves its message behind; pick it up
-                # when nobody else is queued for the lock to do so.
-                while state.queue and not lock.waiting() and state.connection is connection:
-                    await self._drain(state, connection, state.next_seq - 1)
+                await self._drain_holding_lock(state, connection, entry.seq)
         finally:
             lock.release()
         return entry
@@ -269,6 +265,16 @@ class ConnectionManager:
         return ThreadSafeLogger(self)
 
     # -- draining ------------------------------------------------------------------------
+
+    async def _drain_holding_lock(self, state: TaskState, connection: Connection, through_seq: int) -> None:
+        """Send through ``through_seq``, then anything a cancelled waiter left behind.
+
+        Each holder of the lock sends up to its own message; a producer cancelled while
+        waiting for the lock leaves its message queued with nobody to send it, so the last
+        holder (no one is waiting after it) takes what is left (``FAIL-3``, ``FLUSH-2``)."""
+        await self._drain(state, connection, through_seq)
+        while state.queue and not state.lock.waiting() and state.connection is connection:
+            await self._drain(state, connection, state.next_seq - 1)
 
     async def _drain(self, state: TaskState, connection: Connection, through_seq: int) -> None:
         core = self._core

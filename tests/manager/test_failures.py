@@ -101,3 +101,29 @@ async def test_cancel_mid_send_requeues():
     assert not manager.get_connection_status("job")
     assert [m.message for m in manager.message_queues["job"]] == ["half written"]
     assert ws.close_code == CloseCode.SEND_FAILED
+
+
+@pytest.mark.rule("FAIL-3")
+@pytest.mark.rule("FLUSH-2")
+async def test_producer_cancelled_during_flush_is_sent_by_connect():
+    # Found by the conformance suite: Log(); Connect(gate); Log(); Cancel().
+    manager = make_manager()
+    await manager.send_log("job", "info", "queued")
+    gate = Gate()
+    ws = FakeWebSocket(behaviour=gate)
+    async with anyio.create_task_group() as group:
+        group.start_soon(manager.connect, ws, "job")
+        await gate.wait_pending(1)  # connect holds the lock, flushing "queued"
+        scope = anyio.CancelScope()
+
+        async def producer():
+            with scope:
+                await manager.send_log("job", "info", "cancelled while connect flushed")
+
+        group.start_soon(producer)
+        await anyio.wait_all_tasks_blocked()
+        scope.cancel()
+        await anyio.wait_all_tasks_blocked()
+        gate.open()
+    assert [m for _, m in logs(ws)] == ["queued", "cancelled while connect flushed"]
+    assert manager.get_queued_message_count("job") == 0

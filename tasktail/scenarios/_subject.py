@@ -1,0 +1,199 @@
+"""The implementation under test, as the suite sees it: capabilities, config, frames.
+
+Theory of operation:
+
+1. An implementation is a *factory* taking keyword config. The suite passes
+   ``max_queue_size`` always and the other keywords only for capabilities it claims.
+2. Messages are identified by the text the suite generates (``"t0#17"``): every text frame
+   is parsed as JSON and its ``"message"`` field names the message, so an implementation that
+   only knows the seed's API (``send_text(json.dumps(...))`` or ``send_json(dict)``, no
+   ``seq``) is testable as it is. ``seq`` is read only when ``"seq"`` is claimed.
+3. Seed methods may be sync or async (``disconnect`` is sync in the seed); ``call`` awaits
+   whatever comes back.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ALL_CAPABILITIES", "CORE_RULES", "RULE_CAPABILITIES", "Item", "Subject", "load_factory",
+    "parse_frame", "reference_factory", "select_rules",
+]
+
+#: capability -> what claiming it means
+ALL_CAPABILITIES: dict[str, str] = {
+    "seq": "frames carry seq; WIRE-1 wire format; send_log returns an object with .seq",
+    "gaps": "dropped/expired ranges are announced with gap frames (WIRE-2, GAP-1)",
+    "statistics": "statistics() and task_statistics() (GAP-2, STAT-1)",
+    "resume": "factory accepts history_size; connect accepts after_seq (RES-*)",
+    "threads": "threadsafe() logger for worker threads (THR-*)",
+    "close_replaced": "a replaced socket is closed with 4000 (REPL-1)",
+    "close_codes": "sockets are closed with SPEC's codes only (CLOSE-1, FAIL-1's 1011/4001)",
+    "detach": "detach(task_id, websocket) (REPL-2)",
+    "finish": "finished=True is final: TaskFinishedError afterwards (FIN-1)",
+    "validation": "bad arguments raise TypeError/ValueError and change nothing (VAL-*)",
+    "expiry": "factory accepts task_ttl, max_tasks and clock (MEM-3/4, WIRE-3)",
+    "send_timeout": "factory accepts send_timeout; slow sends and accepts time out",
+    "cancellation": "a cancelled send_log leaves its message queued (FAIL-3)",
+    "overflow": "factory accepts overflow= with tasktail's policy objects (CAP-2/4/5)",
+    "compact": "queued messages in message_queues are compact LogMessage tuples (MEM-2)",
+    "adapter": "works with tasktail.manager.starlette.stream_task (ADAPT-*)",
+}
+
+#: rule -> capabilities it needs (empty: core, always checked)
+RULE_CAPABILITIES: dict[str, frozenset[str]] = {rule: frozenset(caps) for rule, caps in {
+    "WIRE-1": {"seq"}, "WIRE-2": {"seq", "gaps"}, "WIRE-3": {"seq", "expiry"},
+    "ORD-1": {"seq"}, "ORD-2": (), "ORD-3": (),
+    "FLUSH-1": (), "FLUSH-2": (), "FLUSH-3": (),
+    "CAP-1": (), "CAP-2": {"overflow", "finish"}, "CAP-3": (), "CAP-4": {"overflow"},
+    "CAP-5": {"overflow"}, "GAP-1": {"seq", "gaps"}, "GAP-2": {"statistics"},
+    "FAIL-1": (), "FAIL-2": (), "FAIL-3": {"cancellation"},
+    "DISC-1": (), "DISC-2": (), "DISC-3": {"seq"},
+    "REPL-1": (), "REPL-2": {"detach"}, "ISO-1": (),
+    "VAL-1": {"validation"}, "VAL-2": {"validation"}, "QRY-1": (), "FIN-1": {"finish"},
+    "RES-1": {"resume", "seq"}, "RES-2": {"resume", "seq", "gaps"}, "RES-3": {"resume"},
+    "MEM-1": (), "MEM-2": {"compact"}, "MEM-3": {"expiry"}, "MEM-4": {"expiry"},
+    "THR-1": {"threads"}, "THR-2": {"threads"}, "STAT-1": {"statistics"},
+    "CLOSE-1": {"close_codes"},
+    "ADAPT-1": {"adapter", "detach"}, "ADAPT-2": {"adapter", "resume"}, "ADAPT-3": {"adapter", "detach"},
+}.items()}
+
+CORE_RULES = tuple(rule for rule, caps in RULE_CAPABILITIES.items() if not caps)
+
+
+def select_rules(pattern: str) -> list[str]:
+    """Rule IDs matching a glob or a comma-separated list of globs (``"CAP-*,ORD-2"``)."""
+    globs = [g.strip() for g in pattern.split(",") if g.strip()] or ["*"]
+    return [r for r in RULE_CAPABILITIES if any(fnmatch.fnmatchcase(r, g.upper()) for g in globs)]
+
+
+def reference_factory(**config: Any) -> Any:
+    """The reference ``ConnectionManager`` (claims every capability)."""
+    from tasktail import ConnectionManager
+
+    return ConnectionManager(**config)
+
+
+reference_factory.tasktail_capabilities = frozenset(ALL_CAPABILITIES)  # type: ignore[attr-defined]
+
+
+def load_factory(spec: str) -> Callable[..., Any]:
+    """``"package.module:attr"`` (``attr`` may be dotted) -> the callable. Raises ValueError."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{spec!r} is not MODULE:FACTORY")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"{module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise ValueError(f"{spec} is not callable")
+    return obj
+
+
+@dataclass(frozen=True)
+class Item:
+    """One parsed frame: a log message (by its text) or a gap notice."""
+
+    kind: str  # "log" | "gap" | "other"
+    text: str | None = None
+    seq: int | None = None
+    first: int | None = None
+    last: int | None = None
+    reason: str | None = None
+    raw: Any = None
+
+    def short(self) -> str:
+        if self.kind == "log":
+            return self.text if self.seq is None else f"{self.text}(seq {self.seq})"
+        if self.kind == "gap":
+            return f"gap[{self.first}..{self.last} {self.reason}]"
+        return f"other({self.raw!r})"
+
+
+def parse_frame(payload: str | bytes, with_seq: bool) -> Item:
+    try:
+        data = json.loads(payload)
+    except (ValueError, TypeError):
+        return Item("other", raw=payload)
+    if not isinstance(data, dict):
+        return Item("other", raw=data)
+    if data.get("type") == "gap":
+        return Item("gap", first=data.get("first_seq"), last=data.get("last_seq"),
+                    reason=data.get("reason"), raw=data)
+    if isinstance(data.get("message"), str):
+        seq = data.get("seq") if with_seq else None
+        return Item("log", text=data["message"], seq=seq, raw=data)
+    return Item("other", raw=data)
+
+
+class Subject:
+    """A factory plus the capabilities it claims; builds managers with the right config."""
+
+    def __init__(self, factory: Callable[..., Any], capabilities: Iterable[str] | None = None) -> None:
+        self.factory = factory
+        if capabilities is None:
+            capabilities = getattr(factory, "tasktail_capabilities", None)
+        caps = frozenset(capabilities or ())
+        unknown = caps - set(ALL_CAPABILITIES)
+        if unknown:
+            raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {sorted(ALL_CAPABILITIES)}")
+        self.capabilities = caps
+        self.name = getattr(factory, "__qualname__", repr(factory))
+        self.module = getattr(factory, "__module__", None)
+
+    def claims(self, *caps: str) -> bool:
+        return set(caps) <= self.capabilities
+
+    def supports(self, rule: str) -> bool:
+        return RULE_CAPABILITIES[rule] <= self.capabilities
+
+    def config(self, max_queue_size: int, **extra: Any) -> dict[str, Any]:
+        """Keyword config for the factory: only what the claimed capabilities allow."""
+        config: dict[str, Any] = {"max_queue_size": max_queue_size}
+        if "expiry" in self.capabilities:
+            from tasktail.fakes import WallClock
+
+            config.update(task_ttl=None, clock=WallClock())
+        allowed = {"history_size": "resume", "send_timeout": "send_timeout", "overflow": "overflow",
+                   "task_ttl": "expiry", "max_tasks": "expiry", "clock": "expiry"}
+        for key, value in extra.items():
+            if allowed.get(key) in self.capabilities:
+                config[key] = value
+        return config
+
+    def build(self, max_queue_size: int, **extra: Any) -> Any:
+        return self.factory(**self.config(max_queue_size, **extra))
+
+
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a seed method that may be sync or async."""
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def seed_entries(manager: Any, task_id: str) -> list[str]:
+    """Which of the seed's per-task attributes still hold ``task_id``."""
+    found = []
+    for name in ("active_connections", "message_queues", "connection_locks"):
+        mapping = getattr(manager, name, None)
+        try:
+            if mapping is not None and task_id in mapping:
+                found.append(name)
+        except TypeError:
+            pass
+    return found

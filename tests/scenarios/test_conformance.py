@@ -1,0 +1,176 @@
+"""The conformance suite itself: the reference passes, broken managers fail, the CLI behaves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+from collections import deque
+
+import anyio
+import pytest
+
+from tasktail.scenarios import (Connect, Log, Program, Release, check_connection_manager, determinism,
+                                reference_factory, run_program)
+from tasktail.scenarios import conform, replay
+from tasktail.scenarios._subject import CORE_RULES, RULE_CAPABILITIES
+
+CI_EXAMPLES = 150
+
+
+class SeedManager:
+    """The seed's API only: asyncio.Lock per task, send_json of the seed's fields, no seq."""
+
+    def __init__(self, *, max_queue_size: int) -> None:
+        self.max_queue_size = max_queue_size
+        self.active_connections: dict = {}
+        self.message_queues: dict = {}
+        self.connection_locks: dict = {}
+
+    def _lock(self, task_id):
+        return self.connection_locks.setdefault(task_id, asyncio.Lock())
+
+    async def connect(self, websocket, task_id):
+        await websocket.accept()
+        async with self._lock(task_id):
+            self.active_connections[task_id] = websocket
+            await self._drain(task_id, websocket)
+
+    async def _drain(self, task_id, websocket):
+        queue = self.message_queues.get(task_id)
+        for _ in range(len(queue or ())):  # what is queued now; later messages drain themselves
+            if not queue or self.active_connections.get(task_id) is not websocket:
+                return
+            try:
+                await websocket.send_json(queue[0])
+            except Exception:
+                if self.active_connections.get(task_id) is websocket:
+                    del self.active_connections[task_id]
+                return
+            if queue and self.message_queues.get(task_id) is queue:
+                queue.popleft()
+
+    def disconnect(self, task_id):
+        self.active_connections.pop(task_id, None)
+        self.message_queues.pop(task_id, None)
+        self.connection_locks.pop(task_id, None)
+
+    async def send_log(self, task_id, level, message, progress=None, finished=False):
+        entry = {"task_id": task_id, "timestamp": "2026-01-01T00:00:00", "level": level,
+                 "message": message, "progress": progress, "finished": finished}
+        queue = self.message_queues.setdefault(task_id, deque(maxlen=self.max_queue_size))
+        queue.append(entry)
+        if task_id in self.active_connections:
+            async with self._lock(task_id):
+                websocket = self.active_connections.get(task_id)
+                if websocket is not None:
+                    await self._drain(task_id, websocket)
+
+    def get_connection_status(self, task_id):
+        return task_id in self.active_connections
+
+    def get_queued_message_count(self, task_id):
+        return len(self.message_queues.get(task_id, ()))
+
+
+def seed_factory(**config):
+    return SeedManager(**config)
+
+
+class LeakyManager(SeedManager):
+    """Broken: disconnect forgets the client but keeps the queue and the lock."""
+
+    def disconnect(self, task_id):
+        self.active_connections.pop(task_id, None)
+
+
+def leaky_factory(**config):
+    return LeakyManager(**config)
+
+
+def test_reference_passes_every_rule_on_both_backends():
+    report = check_connection_manager(reference_factory, examples=CI_EXAMPLES)
+    assert report.ok, report.table()
+    assert {o.status for o in report.outcomes.values()} == {"PASS"}
+    assert set(report.outcomes) == set(RULE_CAPABILITIES)
+
+
+def test_coverage_goals_are_reached():
+    report = check_connection_manager(reference_factory, examples=CI_EXAMPLES)
+    goals = ["cap reached", "disconnect during a flush", "contention on one task's lock",
+             "send failing mid-flush", "replacement during a flush"]
+    assert {goal: report.coverage.get(goal, 0) > 0 for goal in goals} == dict.fromkeys(goals, True)
+
+
+def test_seed_only_manager_passes_core_and_is_unsupported_elsewhere():
+    report = check_connection_manager(seed_factory, backend="asyncio", examples=CI_EXAMPLES)
+    for rule, outcome in report.outcomes.items():
+        expected = {"PASS", "NON-STRICT"} if rule in CORE_RULES else {"UNSUPPORTED"}
+        assert outcome.status in expected, (rule, outcome.detail, outcome.counterexample)
+
+
+def test_broken_manager_fails_with_a_printed_counterexample():
+    report = check_connection_manager(leaky_factory, backend="asyncio", examples=CI_EXAMPLES)
+    assert not report.ok
+    assert report.outcomes["DISC-1"].status == "FAIL"
+    assert "DISC-1 counterexample" in report.table()
+
+
+def test_cli_exit_codes(capsys):
+    assert conform.main(["--rules", "ORD-*", "--examples", "20"]) == 0
+    assert "ORD-2" in capsys.readouterr().out
+    assert conform.main([f"{__name__}:leaky_factory", "--backend", "asyncio", "--rules", "DISC-1",
+                         "--examples", "0"]) == 1
+    assert conform.main(["no.such.module:factory"]) == 2
+    assert conform.main(["--no-such-option"]) == 2
+    assert conform.main(["--rules", "NOPE-9"]) == 2
+
+
+def test_replay_round_trip(tmp_path, capsys):
+    code = conform.main([f"{__name__}:leaky_factory", "--backend", "asyncio", "--rules", "DISC-*",
+                         "--examples", str(CI_EXAMPLES), "--save-failures", str(tmp_path)])
+    assert code == 1
+    saved = sorted(tmp_path.glob("*.json"))
+    assert saved, "a failing generated program was saved"
+    assert replay.main([str(saved[0])]) == 1
+    assert "VIOLATION" in capsys.readouterr().out
+    assert replay.main([str(saved[0]), "--factory", "tasktail.scenarios:reference_factory"]) == 0
+
+
+def test_printed_program_is_runnable():
+    program = Program(max_queue_size=2, ops=(Log(), Connect(behaviour="gate"), Log(), Release()))
+    namespace: dict = {}
+    exec(program.to_python("tasktail.scenarios:reference_factory"), namespace)
+    assert namespace["result"].ok
+    assert Program.from_json(json.loads(program.dumps())) == program
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_determinism(backend):
+    assert determinism(reference_factory, backend=backend, seed=3, examples=40) == []
+    program = Program(max_queue_size=1, ops=(Log(), Log(), Connect(behaviour="gate"), Release(), Log()))
+    first, second = (run_program(reference_factory, program, backend=backend).trace() for _ in range(2))
+    assert first == second
+
+
+def test_pytest_plugin_under_pytest_asyncio_auto_mode(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    (tmp_path / "test_user.py").write_text(textwrap.dedent("""
+        async def test_users_own_async_test():
+            pass
+    """))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "pytest_asyncio", "--asyncio-mode=auto", "-c", "pytest.ini",
+         # the plugin comes in through its pytest11 entry point, as in a user's project
+         "--tasktail-impl=tasktail.scenarios:reference_factory",
+         "--tasktail-rules=ORD-*,CAP-3", "--tasktail-examples=20", "-q", "-W", "error", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout, result.stdout  # the user's async test + ORD-1..3 + CAP-3
+
+
+def test_unclaimed_rules_are_unsupported_not_failed():
+    report = check_connection_manager(seed_factory, rules="RES-*,THR-*", backend="asyncio", examples=0)
+    assert {o.status for o in report.outcomes.values()} == {"UNSUPPORTED"} and report.ok
