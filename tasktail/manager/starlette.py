@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from ._errors import TaskLimitError
 from ._manager import ConnectionManager
 from ._message import check_after_seq
 from ._stats import CloseCode
@@ -48,14 +49,21 @@ async def _refuse(websocket: Any, message: str) -> None:
 
 
 async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
-                      *, max_client_frame: int = 4096) -> None:
-    """Run one client of ``task_id`` from accept to cleanup."""
+                      *, max_client_frame: int = 4096, known_only: bool = False) -> None:
+    """Run one client of ``task_id`` from accept to cleanup.
+
+    With ``known_only=True`` a client may only follow a task the manager already knows
+    (one that has logged); any other id is refused with ``1008`` (``ADAPT-2``)."""
     try:
         after_seq = parse_after_seq(websocket.query_params.get("after_seq"))
+        if known_only and not manager.task_statistics(task_id).known:
+            raise ValueError(f"task_id={task_id!r} is not a known task")
         connection = await manager.connect(websocket, task_id, after_seq)
     except (TypeError, ValueError) as exc:
         await _refuse(websocket, str(exc))
         return
+    except TaskLimitError:
+        return  # connect closed the socket with 1013 (MEM-4)
     ended = anyio.Event()
     connection.on_end = ended.set
     if connection.ended:

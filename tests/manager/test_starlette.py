@@ -107,3 +107,32 @@ async def test_adapter_closes_on_oversized_client_frame():
             ws.client_send_text("x" * 17)
     assert ws.close_code == CloseCode.MESSAGE_TOO_BIG
     assert not manager.get_connection_status("job")
+
+
+@pytest.mark.rule("ADAPT-2")
+async def test_adapter_known_only_refuses_unknown_tasks():
+    manager = make_manager()
+    await manager.send_log("known", "info", "hello")
+    stranger = QuerySocket()
+    with anyio.fail_after(60):
+        await stream_task(stranger, manager, "made-up", known_only=True)
+    assert stranger.close_code == CloseCode.POLICY_VIOLATION and "not a known task" in stranger.close_reason
+    assert not manager.task_statistics("made-up").known  # nothing was created
+    friend = QuerySocket()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(stream_task, friend, manager, "known", known_only=True))
+            await anyio.wait_all_tasks_blocked()
+            friend.client_disconnect()
+    assert seqs(friend) == [1]
+
+
+@pytest.mark.rule("ADAPT-2")
+@pytest.mark.rule("MEM-4")
+async def test_adapter_task_limit_closes_1013():
+    manager = make_manager(max_tasks=1)
+    await manager.connect(FakeWebSocket(), "busy")
+    ws = QuerySocket()
+    with anyio.fail_after(60):
+        await stream_task(ws, manager, "another")
+    assert ws.close_code == CloseCode.TRY_AGAIN_LATER == 1013
