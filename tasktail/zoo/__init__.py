@@ -1,0 +1,63 @@
+"""The zoo: a correct tutorial manager and broken variants the conformance suite must catch.
+
+* :class:`TutorialManager` - a small, correct manager with the seed's API (core rules only).
+* :data:`ZOO` - name -> a subclass with one plausible bug; its ``breaks`` names the SPEC
+  rule the suite must fail it on.
+* :func:`tutorial_factory`, :func:`factory_for` - factories in the shape
+  ``check_connection_manager`` takes: ``factory(**config)`` with ``tasktail_capabilities``.
+* :func:`zoo_catch_table` - which rule the conformance suite fails each member on
+  (``python -m tasktail.zoo`` prints it as Markdown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _lifecycle_bugs, _queue_bugs
+from ._table import CatchRow, format_table, zoo_catch_table
+from ._tutorial import TutorialManager
+
+__all__ = ["CAPABILITIES", "CatchRow", "TutorialManager", "ZOO", "factory_for", "format_table",
+           "tutorial_factory", "zoo_catch_table"]
+
+_FAMILIES = ("ORD", "FLUSH", "CAP", "FAIL", "DISC", "REPL", "ISO", "QRY")  # SPEC.md's order
+
+
+def _spec_order(cls: type[TutorialManager]) -> tuple[int, str, str]:
+    return _FAMILIES.index(cls.breaks.split("-")[0]), cls.breaks, cls.__name__
+
+
+#: name -> broken manager class, in SPEC order of the rule each breaks
+ZOO: dict[str, type[TutorialManager]] = {
+    cls.__name__: cls
+    for cls in sorted((getattr(module, name) for module in (_queue_bugs, _lifecycle_bugs) for name in module.__all__),
+                      key=_spec_order)
+}
+
+
+#: Core rules, plus closing a replaced socket with 4000 (which the tutorial does, and without
+#: which the suite has no way to see ``ReplacedLeftOpen``). No seq, gaps, statistics, resume,
+#: policies, timeouts, cancellation or threads.
+CAPABILITIES: frozenset[str] = frozenset({"close_replaced"})
+
+
+def _factory(cls: type[TutorialManager]) -> Callable[..., TutorialManager]:
+    def factory(**config: Any) -> TutorialManager:
+        return cls(**config)
+
+    factory.__name__ = factory.__qualname__ = f"{cls.__name__}_factory"
+    factory.__doc__ = cls.__doc__
+    factory.tasktail_capabilities = CAPABILITIES  # type: ignore[attr-defined]
+    return factory
+
+
+tutorial_factory = _factory(TutorialManager)
+
+
+def factory_for(name: str) -> Callable[..., TutorialManager]:
+    """The factory for zoo member ``name`` (``KeyError`` naming the members if unknown)."""
+    try:
+        return _factory(ZOO[name])
+    except KeyError:
+        raise KeyError(f"no zoo member {name!r}; members: {', '.join(ZOO)}") from None
