@@ -49,3 +49,37 @@ def test_every_marked_rule_exists_in_spec():
     rules = spec_rules()
     unknown = {rule for names in marked_tests().values() for rule in names} - set(rules)
     assert unknown == set()
+
+
+def spec_lines(prefix: str) -> dict[str, list[str]]:
+    """rule -> names in its ``Conformance ...:`` or ``Zoo:`` line."""
+    text = (ROOT / "SPEC.md").read_text()
+    found = {}
+    for match in RULE.finditer(text):
+        body = text[match.end(): text.find("\n\n", match.end())]
+        line = re.search(rf"^{prefix}[^:]*: (.*)$", body, re.M)
+        found[match.group(1)] = re.findall(r"`(\w+)`", line.group(1)) if line else []
+    return found
+
+
+def test_conformance_lines_match_the_suite():
+    from tasktail.scenarios import CHECKS, CORE_RULES
+
+    listed = spec_lines("Conformance")
+    actual: dict[str, list[str]] = {}
+    for check in CHECKS:
+        actual.setdefault(check.rule, []).append(check.name)
+    assert {rule: names for rule, names in listed.items() if names} == actual
+    text = (ROOT / "SPEC.md").read_text()
+    for rule in CORE_RULES:
+        assert re.search(rf"\*\*{rule} — (?:(?!\n\*\*).)*Conformance \(core\)", text, re.S), rule
+
+
+def test_zoo_lines_match_the_zoo():
+    from tasktail.zoo import ZOO
+
+    listed = {rule: names for rule, names in spec_lines("Zoo").items() if names}
+    actual: dict[str, list[str]] = {}
+    for name, member in ZOO.items():
+        actual.setdefault(member.breaks, []).append(name)
+    assert listed == actual
