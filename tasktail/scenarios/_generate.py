@@ -77,6 +77,8 @@ def programs(subject: Subject, max_ops: int = 24) -> st.SearchStrategy[Program]:
 class SearchResult:
     backend: str
     examples: int = 0
+    steps: int = 0  # operations executed, shrinking included
+    first_failure_at: int | None = None  # programs run until the first one failed, that one included
     failure: RunResult | None = None
     coverage: collections.Counter = field(default_factory=collections.Counter)
 
@@ -95,10 +97,13 @@ def search(subject: Subject, backend: str, *, examples: int, seed: int,
     def one(program: Program) -> None:
         run = run_program(subject, program, backend=backend, nonstrict=nonstrict)
         result.examples += 1
+        result.steps += len(program.ops)
         if record is not None:
             record.append(run.trace())
         result.coverage.update(run.coverage)
         if not run.ok:
+            if result.first_failure_at is None:
+                result.first_failure_at = result.examples
             last["run"] = run
             raise AssertionError(str(run.violations[0]))
 

@@ -187,6 +187,25 @@ async def conform_fail3_cancelled_producer_keeps_its_message(h: Harness) -> None
     expect(h.status("u") == (False, 1), f"cancelled mid-send: (connected, queued) = {h.status('u')}")
 
 
+@check("FAIL-3")
+async def conform_fail3_producer_cancelled_during_connect_flush(h: Harness) -> None:
+    """A producer cancelled while connect flushes: connect sends its message before returning."""
+    h.build()
+    await h.log("t", "t#0")
+    gate = Gate()
+    ws = h.socket(gate)
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.connect, ws, "t")
+        await gate.wait_pending(1)  # connect holds the lock, writing t#0
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await h.log("t", "t#cancelled")  # waits for the lock, and is cancelled there
+        await wait_blocked()
+        gate.open()
+    expect(h.texts(ws) == ["t#0", "t#cancelled"], f"got {h.texts(ws)}")
+    expect(h.status("t") == (True, 0), f"settled (connected, queued) = {h.status('t')}")
+
+
 @check("REPL-2")
 async def conform_repl2_stale_detach_is_a_no_op(h: Harness) -> None:
     h.build()

@@ -32,7 +32,7 @@ from ._subject import RULE_CAPABILITIES, Subject, select_rules
 
 __all__ = ["ConformanceReport", "RuleOutcome", "check_connection_manager", "DEFAULT_EXAMPLES", "factory_spec"]
 
-DEFAULT_EXAMPLES = 400  # generated programs per backend
+DEFAULT_EXAMPLES = 1000  # generated programs per backend
 CHECK_SECONDS = 600.0  # virtual-time guard around each scripted check
 LAYER2_RULES = {"ORD-1", "ORD-2", "ORD-3", "FLUSH-1", "FLUSH-2", "CAP-1", "CAP-3", "GAP-1", "GAP-2", "FAIL-1",
                 "FAIL-2", "FAIL-3", "DISC-1", "DISC-2", "REPL-1", "REPL-2", "ISO-1", "VAL-1", "QRY-1", "CLOSE-1"}
@@ -46,6 +46,7 @@ class RuleOutcome:
     counterexample: str | None = None
     examples_run: int = 0
     checks: list[str] = field(default_factory=list)
+    caught_by: str = ""  # for a FAIL: the scripted check, or "program #N [backend]" of the search
 
 
 @dataclass
@@ -55,6 +56,8 @@ class ConformanceReport:
     capabilities: frozenset[str]
     outcomes: dict[str, RuleOutcome]
     seconds: float = 0.0
+    steps: int = 0  # operations of generated programs executed
+    search_seconds: float = 0.0
     coverage: dict[str, int] = field(default_factory=dict)
     failures: list[RunResult] = field(default_factory=list)
 
@@ -71,6 +74,9 @@ class ConformanceReport:
         counts = {s: sum(o.status == s for o in self.outcomes.values())
                   for s in ("PASS", "NON-STRICT", "UNSUPPORTED", "FAIL")}
         lines += ["-" * 72, "  ".join(f"{k}: {v}" for k, v in counts.items()) + f"   ({self.seconds:.1f}s)"]
+        if self.search_seconds:
+            lines.append(f"generated programs: {self.steps} steps in {self.search_seconds:.1f}s "
+                         f"({self.steps / self.search_seconds:,.0f} steps/s)")
         for o in self.outcomes.values():
             if o.status == "FAIL" and o.counterexample:
                 lines += ["", f"== {o.rule} counterexample ==", o.counterexample]
@@ -153,6 +159,7 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
             if status == "FAIL" and outcome.status != "FAIL":
                 outcome.status, outcome.detail = "FAIL", f"{chk.name} [{name}]: {detail}"
                 outcome.counterexample = f"scripted check {chk.name} on {name}: {chk.doc}\n  -> {detail}"
+                outcome.caught_by = f"scripted {chk.name} [{name}]"
             elif status == "NON-STRICT" and outcome.status == "PASS":
                 outcome.status, outcome.detail = "NON-STRICT", detail
     nonstrict = frozenset(r for r, o in outcomes.items() if o.status == "NON-STRICT")
@@ -160,20 +167,24 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
     wanted = {r for r, o in outcomes.items() if r in LAYER2_RULES and o.status != "UNSUPPORTED"}
     if wanted and examples > 0:
         for name in backends:
+            search_started = time.perf_counter()
             found = search(subject, name, examples=examples, seed=seed, nonstrict=nonstrict)
+            report.search_seconds += time.perf_counter() - search_started
+            report.steps += found.steps
             for key, value in found.coverage.items():
                 report.coverage[key] = report.coverage.get(key, 0) + value
             for rule in wanted:
                 outcomes[rule].examples_run += found.examples
             if found.failure is not None:
                 report.failures.append(found.failure)
-                _charge(found.failure, outcomes, factory, subject, name, save_failures)
+                _charge(found.failure, outcomes, factory, subject, name, save_failures,
+                        f"program #{found.first_failure_at} [{name}]")
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _charge(run: RunResult, outcomes: dict[str, RuleOutcome], factory: Any, subject: Subject,
-            backend: str, save_failures: str | None) -> None:
+            backend: str, save_failures: str | None, caught_by: str) -> None:
     spec = factory_spec(factory) or "your_module:your_factory"
     program = run.program.to_python(spec, backend, sorted(subject.capabilities))
     text = (f"{program}\n# what happened ({backend}):\n" + "\n".join(f"#   {line}" for line in run.trace()))
@@ -192,6 +203,7 @@ def _charge(run: RunResult, outcomes: dict[str, RuleOutcome], factory: Any, subj
             continue
         outcome.status, outcome.detail = "FAIL", f"generated program [{backend}]: {violation.message}"
         outcome.counterexample = text
+        outcome.caught_by = caught_by
 
 
 def determinism(factory: Callable[..., Any], *, backend: str = "both", seed: int = 0, examples: int | None = None,

@@ -14,7 +14,7 @@ class CatchRow(NamedTuple):
     member: str
     rule: str  # the rule the member is meant to break
     caught_by_rule: bool  # the suite failed it on that rule
-    examples_to_catch: int  # generated programs the suite ran on that rule before it failed
+    caught_by: str  # the scripted check, or "program #N [backend]": N programs until the first failure
     other_rules_failed: tuple[str, ...]  # other rules it also failed (honest side effects)
 
 
@@ -32,14 +32,14 @@ def zoo_catch_table(seed: int = 0, *, examples: int | None = None, backend: str 
         others = tuple(sorted(rule for rule, outcome in report.outcomes.items()
                               if outcome.status == "FAIL" and rule != cls.breaks))
         rows.append(CatchRow(name, cls.breaks, named is not None and named.status == "FAIL",
-                             named.examples_run if named is not None else 0, others))
+                             named.caught_by if named is not None else "", others))
     return rows
 
 
 def format_table(rows: list[CatchRow]) -> str:
     """A Markdown table of :func:`zoo_catch_table` rows."""
-    lines = ["| member | breaks | caught | examples | also failed |", "|---|---|---|---|---|"]
+    lines = ["| member | breaks | caught | caught by | also failed |", "|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| `{row.member}` | {row.rule} | {'yes' if row.caught_by_rule else '**no**'} "
-                     f"| {row.examples_to_catch} | {', '.join(row.other_rules_failed) or '-'} |")
+                     f"| {row.caught_by} | {', '.join(row.other_rules_failed) or '-'} |")
     return "\n".join(lines)
