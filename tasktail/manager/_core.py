@@ -19,6 +19,11 @@ Theory of operation:
    ``expired`` (``RES-2``). Gap ranges at or below it are pruned, so every list is bounded.
 5. ``disconnect`` and TTL expiry remove a task at once and mark it ``closed``; code that
    wakes up later holding the old state sees ``closed`` and stops (``DISC-2``).
+6. This class is the seam for other state stores (Redis Streams for several processes) and
+   for ports to other frameworks: the async layer calls only ``log``, ``check_resume``,
+   ``task_for_connect``, ``attach``, ``detach``, ``disconnect``, ``next_frames``, ``sent``,
+   ``send_failed`` and the statistics, and reads only ``tasks`` and a ``TaskState``'s
+   ``connection``, ``queue``, ``in_flight``, ``next_seq``, ``closed`` and ``lock``.
 """
 
 from __future__ import annotations
