@@ -57,7 +57,7 @@ class Connection:
     """One client socket attached to one task, as the core sees it."""
 
     __slots__ = ("websocket", "task_id", "cursor", "replay", "ended", "close_code", "close_reason",
-                 "on_end", "socket_closed", "on_asyncio")
+                 "on_end", "socket_closed", "scope_factory")
 
     def __init__(self, websocket: Any, task_id: str, cursor: int, replay: list) -> None:
         self.websocket = websocket
@@ -69,7 +69,7 @@ class Connection:
         self.close_reason = ""
         self.on_end: Callable[[], None] | None = None  # set by the I/O layer to wake waiters
         self.socket_closed = False  # the I/O layer has sent (or tried) the close frame
-        self.on_asyncio = False  # set by the I/O layer: which timeout mechanism fits
+        self.scope_factory: Any = None  # set by the I/O layer: how it bounds a send in time
 
     def end(self, code: int, reason: str) -> None:
         if not self.ended:

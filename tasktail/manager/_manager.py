@@ -67,6 +67,20 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
                          + (" or None" if allow_none else ""))
 
 
+def _deadline_scope_factory() -> tuple[Any, Callable[[], float]] | None:
+    """None on asyncio (``_drain`` uses ``asyncio.timeout`` there); otherwise a cancel scope
+    class and its clock: trio's own when on trio (anyio's wrapper costs more per send)."""
+    if asyncio._get_running_loop() is not None:
+        return None
+    try:
+        import trio
+
+        trio.lowlevel.current_task()  # raises unless trio is running this task
+    except (ImportError, RuntimeError):
+        return anyio.CancelScope, anyio.current_time
+    return trio.CancelScope, trio.current_time
+
+
 class _Resumed:
     """The rest of a coroutine whose first step already ran: ``await`` would do the same.
 
@@ -183,7 +197,7 @@ class ConnectionManager:
                 try:
                     connection, replaced = self._core.attach(state, websocket, after_seq)
                     # A socket lives on one event loop: decide the timeout mechanism once.
-                    connection.on_asyncio = asyncio._get_running_loop() is not None
+                    connection.scope_factory = _deadline_scope_factory()
                 except ValueError:
                     # The task was reset while we accepted, and after_seq now names nothing.
                     await self._close_socket(websocket, CloseCode.POLICY_VIOLATION, "after_seq is beyond the task")
@@ -285,7 +299,7 @@ class ConnectionManager:
                 if timeout is None:
                     for frame in frames:
                         await send_text(frame.to_json())
-                elif connection.on_asyncio:
+                elif connection.scope_factory is None:  # asyncio
                     for frame in frames:
                         # Most sends finish without suspending, and a timer costs more
                         # than the rest of a send: run the first step bare, and only a
@@ -298,8 +312,10 @@ class ConnectionManager:
                         async with asyncio.timeout(timeout):
                             await _Resumed(sending, suspended_on)
                 else:
-                    # trio: a scope per send (a raw one: fail_after costs more still)
-                    with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+                    # trio cannot start a deadline after the send began (its scopes form
+                    # a stack), so each send pays for one: the backend's own, cheapest.
+                    scope_factory, now = connection.scope_factory
+                    with scope_factory(deadline=now() + timeout) as scope:
                         for frame in frames:
                             await send_text(frame.to_json())
                     if scope.cancelled_caught:
