@@ -63,11 +63,22 @@ def _ops(subject: Subject) -> st.SearchStrategy:
     return st.one_of(*choices)
 
 
+def _openings(subject: Subject) -> st.SearchStrategy[tuple]:
+    """How half the programs begin: a backlog, then a client whose sends wait at a gate, so
+    that what follows (live logs, failures, a disconnect, a second connect) meets a flush
+    in progress with several messages queued behind it."""
+    task = st.sampled_from([0, 0, 0, 1])
+    backlog = st.integers(1, 3).flatmap(lambda n: task.map(lambda t: (Log(task=t),) * n + (Connect(task=t, behaviour="gate"),)))
+    live = task.map(lambda t: (Connect(task=t, behaviour="gate"), Log(task=t), Log(task=t)))
+    return st.one_of(st.just(()), backlog, live)
+
+
 def programs(subject: Subject, max_ops: int = 24) -> st.SearchStrategy[Program]:
+    ops = st.lists(_ops(subject), min_size=1, max_size=max_ops).map(tuple)
     return st.builds(
         Program,
         max_queue_size=st.integers(1, 3),
-        ops=st.lists(_ops(subject), min_size=1, max_size=max_ops).map(tuple),
+        ops=st.tuples(_openings(subject), ops).map(lambda parts: parts[0] + parts[1]),
         send_timeout=st.just(5.0 if subject.claims("send_timeout") else None),
         history_size=st.sampled_from([0, 2, 4]) if subject.claims("resume") else st.just(0),
     )
@@ -83,9 +94,12 @@ class SearchResult:
     coverage: collections.Counter = field(default_factory=collections.Counter)
 
 
-def search(subject: Subject, backend: str, *, examples: int, seed: int,
-           nonstrict: frozenset[str] = frozenset(), record: list | None = None) -> SearchResult:
-    """Run up to ``examples`` generated programs; shrink and return the first failure."""
+def search(subject: Subject, backend: str, *, examples: int, seed: int, nonstrict: frozenset[str] = frozenset(),
+           record: list | None = None, rules: frozenset[str] | None = None) -> SearchResult:
+    """Run up to ``examples`` generated programs; shrink and return the first failure.
+
+    Only violations of ``rules`` (default: all) count: looking for one rule's
+    counterexample does not stop at another rule's."""
     result = SearchResult(backend)
     last: dict[str, Any] = {}
 
@@ -95,7 +109,7 @@ def search(subject: Subject, backend: str, *, examples: int, seed: int,
               phases=[Phase.explicit, Phase.generate, Phase.shrink], print_blob=False)
     @given(programs(subject))
     def one(program: Program) -> None:
-        run = run_program(subject, program, backend=backend, nonstrict=nonstrict)
+        run = run_program(subject, program, backend=backend, nonstrict=nonstrict, rules=rules)
         result.examples += 1
         result.steps += len(program.ops)
         if record is not None:
@@ -112,7 +126,7 @@ def search(subject: Subject, backend: str, *, examples: int, seed: int,
     except AssertionError:
         # The last failing run hypothesis executed is the shrunk one; re-run it to be sure.
         shrunk = last["run"]
-        result.failure = run_program(subject, shrunk.program, backend=backend, nonstrict=nonstrict)
+        result.failure = run_program(subject, shrunk.program, backend=backend, nonstrict=nonstrict, rules=rules)
         if result.failure.ok:  # flaky: report what we saw
             result.failure = shrunk
     return result

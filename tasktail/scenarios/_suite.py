@@ -169,7 +169,8 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
     if wanted and examples > 0:
         for name in backends:
             search_started = time.perf_counter()
-            found = search(subject, name, examples=examples, seed=seed, nonstrict=nonstrict)
+            found = search(subject, name, examples=examples, seed=seed, nonstrict=nonstrict,
+                           rules=frozenset(wanted))
             report.search_seconds += time.perf_counter() - search_started
             report.steps += found.steps
             for key, value in found.coverage.items():

@@ -43,13 +43,15 @@ class SeedManager:
         for _ in range(len(queue or ())):  # what is queued now; later messages drain themselves
             if not queue or self.active_connections.get(task_id) is not websocket:
                 return
+            entry = queue[0]
             try:
-                await websocket.send_json(queue[0])
+                await websocket.send_json(entry)
             except Exception:
                 if self.active_connections.get(task_id) is websocket:
                     del self.active_connections[task_id]
                 return
-            if queue and self.message_queues.get(task_id) is queue:
+            # the cap may have evicted it while it was written: then the front is another one
+            if queue and queue[0] is entry and self.message_queues.get(task_id) is queue:
                 queue.popleft()
 
     def disconnect(self, task_id):

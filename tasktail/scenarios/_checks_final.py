@@ -1,0 +1,90 @@
+"""The final checks, once everything settled and every owing task got a client: loss, seqs, gaps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from ._history import _accounted, _epoch_msgs, _tasks, droppable
+
+if TYPE_CHECKING:
+    from ._runner import Msg, Run, SockRec
+
+__all__ = ["final", "owed_tasks"]
+
+
+def owed_tasks(run: Run) -> list[str]:
+    delivered = _accounted(run)
+    owed = {m.task_id for m in run.msgs.values() if m.epoch == run.epochs[m.task_id]
+            and m.op.outcome != "raised" and m.text not in delivered and not droppable(run, m)}
+    owed |= {t for t in _tasks(run) if run.manager.get_queued_message_count(t)}
+    return sorted(owed)
+
+
+def final(run: Run) -> None:
+    delivered = _accounted(run)
+    for msg in run.msgs.values():
+        if msg.epoch != run.epochs[msg.task_id] or msg.op.outcome == "raised" or msg.text in delivered:
+            continue
+        if droppable(run, msg, strict=True):
+            continue
+        if droppable(run, msg):
+            continue  # reject-newest, accepted as NON-STRICT
+        sent_before = [s for s in run.sockets if any(f.payload and msg.text in str(f.payload)
+                                                     for e in s.ws.events if (f := e.frame) is not None)]
+        many = sum(1 for s in run.sockets if s.task_id == msg.task_id and s.epoch == msg.epoch) > 2
+        rule = ("FAIL-3" if msg.cancelled else "FAIL-1" if sent_before else "REPL-1" if many
+                else "CAP-3" if len(_epoch_msgs(run, msg.task_id, msg.epoch)) > run.cap else "FLUSH-2")
+        if run.violate(rule, f"{msg.text} was never delivered (and was not dropped by the queue cap)"):
+            return
+    if run.with_seq:
+        _seqs(run)
+    if run.subject.claims("gaps"):
+        _gaps(run)
+
+
+def _seqs(run: Run) -> None:
+    by_text = {d.item.text: d.item.seq for d in run.deliveries if d.item.kind == "log"}
+    groups: dict[tuple, list[Msg]] = defaultdict(list)
+    for msg in run.msgs.values():
+        if msg.op.outcome != "raised":
+            groups[(msg.task_id, msg.epoch)].append(msg)
+    for msgs in groups.values():
+        for position, msg in enumerate(msgs, 1):
+            if msg.seq is not None and msg.seq != position:
+                if run.violate("ORD-1", f"{msg.text} got seq {msg.seq}; it was call number {position} of its task"):
+                    return
+            if msg.seq is not None and msg.text in by_text and by_text[msg.text] != msg.seq:
+                if run.violate("ORD-1", f"{msg.text} returned seq {msg.seq} but was sent with seq {by_text[msg.text]}"):
+                    return
+
+
+def _gaps(run: Run) -> None:
+    for (task_id, epoch) in {(s.task_id, s.epoch) for s in run.sockets}:
+        if epoch != run.epochs[task_id]:
+            continue
+        socks = [s for s in run.sockets if s.task_id == task_id and s.epoch == epoch]
+        told, got, acked = set(), set(), set()
+        for sock in socks:
+            mine: set[int] = set()
+            for d in (d for d in run.deliveries if d.sid == sock.sid):
+                item = d.item
+                if item.kind == "gap" and item.reason == "dropped":
+                    span = set(range(item.first, item.last + 1))
+                    if span & mine and sock.after_seq is None:
+                        if run.violate("GAP-1", f"socket {sock.sid} was told about seqs {sorted(span & mine)} twice"):
+                            return
+                    mine |= span
+                elif item.kind == "log" and isinstance(item.seq, int):
+                    got.add(item.seq)
+            told |= mine
+            if sock.after_seq is not None and sock.connect.outcome == "ok":
+                acked |= set(range(1, sock.after_seq + 1))  # the client said it has them
+        last = len([m for m in _epoch_msgs(run, task_id, epoch) if m.op.outcome != "raised"])
+        if told & got:
+            if run.violate("GAP-1", f"{task_id}: seqs {sorted(told & got)} were announced dropped but delivered"):
+                return
+        silent = sorted(set(range(1, last + 1)) - told - got - acked)
+        if silent:
+            if run.violate("GAP-1", f"{task_id}: seqs {silent} were neither delivered nor announced as dropped"):
+                return
