@@ -10,7 +10,8 @@
 from ._program import (Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Program, Query,
                        Release)
 from ._rules import CHECKS
-from ._runner import RunResult, Violation, run_program
+from ._result import RunResult, Violation
+from ._runner import run_program
 from ._subject import ALL_CAPABILITIES, CORE_RULES, RULE_CAPABILITIES, load_factory, reference_factory
 from ._suite import DEFAULT_EXAMPLES, ConformanceReport, RuleOutcome, check_connection_manager, determinism
 

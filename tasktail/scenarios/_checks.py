@@ -23,7 +23,8 @@ from ._history import _accounted, _epoch_msgs, _stalled, _tasks, droppable
 from ._subject import call, seed_entries
 
 if TYPE_CHECKING:
-    from ._runner import Run, SockRec
+    from ._record import SockRec
+    from ._runner import Run
 
 __all__ = ["after_disconnect", "detach", "droppable", "final", "on_connect_returned", "owed_tasks", "query", "step"]
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from ._history import _accounted, _epoch_msgs, _tasks, droppable
 
 if TYPE_CHECKING:
-    from ._runner import Msg, Run, SockRec
+    from ._record import Msg, SockRec
+    from ._runner import Run
 
 __all__ = ["final", "owed_tasks"]
 

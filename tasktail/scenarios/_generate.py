@@ -11,6 +11,12 @@ Theory of operation:
    accepting sockets "send_timeout" (a seed-only manager has no timeout to get out).
 3. Each example is one ``run_program`` (a fresh event loop) per backend; hypothesis runs
    with no database, a fixed seed and no deadline, so a seed reproduces a search.
+4. A program is an *opening* (``_openings``) followed by the drawn operations. There are
+   three openings, on one task: none (the drawn operations alone, as before openings
+   existed); a backlog of one to three ``Log`` then a ``Connect`` whose sends wait at a
+   gate, so the connect is held mid-flush; or a gated ``Connect`` followed by two ``Log``,
+   so live sends queue behind a stalled one. With the last two, whatever is drawn next
+   (live logs, failures, a disconnect, a second connect) meets a send in progress.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from hypothesis import strategies as st
 
 from ._program import (Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Program, Query,
                        Release)
-from ._runner import RunResult, run_program
+from ._result import RunResult
+from ._runner import run_program
 from ._subject import Subject
 
 __all__ = ["programs", "search", "SearchResult"]
@@ -64,9 +71,9 @@ def _ops(subject: Subject) -> st.SearchStrategy:
 
 
 def _openings(subject: Subject) -> st.SearchStrategy[tuple]:
-    """How half the programs begin: a backlog, then a client whose sends wait at a gate, so
-    that what follows (live logs, failures, a disconnect, a second connect) meets a flush
-    in progress with several messages queued behind it."""
+    """How a program begins: nothing, a backlog then a gated client, or a gated client then
+    two logs (see 4. in the module docstring). The last two make what follows (live logs,
+    failures, a disconnect, a second connect) meet a send in progress with messages queued."""
     task = st.sampled_from([0, 0, 0, 1])
     backlog = st.integers(1, 3).flatmap(lambda n: task.map(lambda t: (Log(task=t),) * n + (Connect(task=t, behaviour="gate"),)))
     live = task.map(lambda t: (Connect(task=t, behaviour="gate"), Log(task=t), Log(task=t)))

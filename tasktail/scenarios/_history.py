@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._runner import Msg, Run, SockRec
+    from ._record import Msg, SockRec
+    from ._runner import Run
 
 __all__ = ["droppable"]
 

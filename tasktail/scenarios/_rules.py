@@ -9,19 +9,24 @@ Theory of operation:
    frames by the message texts they generate (seed-only implementations work as they are).
    Parts of a rule that need a capability run only when it is claimed.
 3. Every check runs under a virtual-time ``fail_after``: a hang is a failure, not a hang.
+4. The checks live by SPEC section in ``_rules_ordering``, ``_rules_caps``,
+   ``_rules_failures``, ``_rules_validation`` and ``_rules_threads``. :data:`CHECKS` lists
+   the checks of core rules first, then those of extension rules, each in import order
+   (the order reports and SPEC.md's tables have always used).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from tasktail.fakes import FailOnSend, FakeWebSocket, Gate, Hook, Latency, NeverAccepts
+from tasktail.fakes import FakeWebSocket, Gate
 
-from ._subject import Item, Subject, call, parse_frame, seed_entries
+from ._subject import CORE_RULES, Item, Subject, call, parse_frame, seed_entries
 
 __all__ = ["CHECKS", "Check", "Failed", "Harness", "NonStrict", "check"]
 
@@ -83,8 +88,32 @@ class Harness:
     async def log(self, task: str, text: str, **kwargs: Any) -> Any:
         return await call(self.manager.send_log, task, "info", text, **kwargs)
 
+    async def log_numbered(self, task: str, count: int, first: int = 0) -> None:
+        """send_log ``task#first`` .. ``task#(first + count - 1)``, one after another."""
+        for n in range(first, first + count):
+            await self.log(task, f"{task}#{n}")
+
     async def connect(self, ws: FakeWebSocket, task: str, **kwargs: Any) -> Any:
         return await call(self.manager.connect, ws, task, **kwargs)
+
+    async def gated_client(self, task: str) -> tuple[Gate, FakeWebSocket]:
+        """A client of ``task``, connected, whose sends wait at the returned gate."""
+        gate = Gate()
+        ws = self.socket(gate)
+        await self.connect(ws, task)
+        return gate, ws
+
+    @asynccontextmanager
+    async def connect_held_at_first_send(
+            self, task: str) -> AsyncIterator[tuple[anyio.abc.TaskGroup, Gate, FakeWebSocket]]:
+        """connect a gated client to ``task`` in the background; the body runs once connect
+        holds the task (its first flushed send waits at the gate) and the group ends with it."""
+        gate = Gate()
+        ws = self.socket(gate)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.connect, ws, task)
+            await gate.wait_pending(1)
+            yield group, gate, ws
 
     async def disconnect(self, task: str) -> Any:
         return await call(self.manager.disconnect, task)
@@ -103,4 +132,12 @@ async def wait_blocked() -> None:
     await anyio.wait_all_tasks_blocked()
 
 
-from . import _rules_core, _rules_ext  # noqa: E402,F401  - register the checks
+# Importing the section modules registers their checks, in this order (not alphabetical).
+from . import _rules_ordering  # noqa: E402,F401,I001
+from . import _rules_caps  # noqa: E402,F401,I001
+from . import _rules_failures  # noqa: E402,F401,I001
+from . import _rules_validation  # noqa: E402,F401,I001
+from . import _rules_threads  # noqa: E402,F401,I001
+
+# Core before extension, import order within each (sort is stable); see 4. above.
+CHECKS.sort(key=lambda c: c.rule not in CORE_RULES)

@@ -27,7 +27,7 @@ from tasktail.fakes import available_backends, virtual_backend
 
 from ._generate import search
 from ._rules import CHECKS, Failed, Harness, NonStrict
-from ._runner import RunResult
+from ._result import RunResult
 from ._subject import RULE_CAPABILITIES, Subject, select_rules
 
 __all__ = ["ConformanceReport", "RuleOutcome", "check_connection_manager", "DEFAULT_EXAMPLES", "factory_spec"]
@@ -120,7 +120,7 @@ def _run_check(subject: Subject, fn: Callable, backend: str, rule: str = "") -> 
             return "FAIL", str(leaf) or type(leaf).__name__
         return "FAIL", f"crashed: {''.join(traceback.format_exception_only(leaf)).strip()}"
     if "after_loop" in harness.__dict__:  # THR-2's second half, once the loop is gone
-        from ._rules_ext import thr2_after_loop
+        from ._rules_threads import thr2_after_loop
 
         problem = thr2_after_loop(harness.__dict__["after_loop"])
         if problem:

@@ -1,0 +1,177 @@
+"""The operation half of a run (see :mod:`._runner`): carry out one :class:`~._program.Op`.
+
+``Log`` and ``Connect`` start as background tasks in the run's task group and are judged
+when they return; the other operations act at once on the manager, a socket's client or
+gate, or the virtual clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from . import _checks
+from ._program import Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Op, Query, Release
+from ._record import Msg, OpRec, Recorder, RecordingSocket, SockRec, behaviour
+from ._subject import call
+
+__all__ = ["BAD_ARGS", "Executor"]
+
+BAD_ARGS = {"level": {"level": "loud"}, "progress": {"progress": 250}, "progress_bool": {"progress": True},
+            "task_id": {"task_id": ""}, "finished": {"finished": "yes"}}
+
+
+class Executor(Recorder):
+    """A run's recorder that can also carry out operations; :class:`~._runner.Run` drives it."""
+
+    async def _log(self, rec: OpRec, kwargs: dict[str, Any], msg: Msg | None, invalid: str | None) -> None:
+        epoch = self.epochs[rec.task_id]
+        try:
+            with anyio.CancelScope() as rec.scope:
+                result = await call(self.manager.send_log, **kwargs)
+        except Exception as exc:
+            self._end(rec, "raised", f"{type(exc).__name__}: {exc}")
+            if invalid is None and self.epochs[rec.task_id] != epoch:
+                # its task was disconnected while it ran: "raises nothing then or later"
+                self.violate("DISC-2", f"send_log #{rec.id} raised {type(exc).__name__}: {exc} after "
+                             f"{rec.task_id!r} was disconnected during it")
+            elif invalid is None:
+                self.violate("FAIL-2", f"send_log #{rec.id} raised {type(exc).__name__}: {exc}")
+            elif not isinstance(exc, (TypeError, ValueError)):
+                self.violate("VAL-1", f"bad {invalid} raised {type(exc).__name__}, not TypeError/ValueError")
+            return
+        if rec.scope.cancelled_caught:
+            self._end(rec, "cancelled")
+            return
+        seq = getattr(result, "seq", None)
+        if msg is not None and self.with_seq:
+            msg.seq = seq
+        self._end(rec, "ok", "" if seq is None else f"seq {seq}")
+        if invalid is not None:
+            self.violate("VAL-1", f"send_log with a bad {invalid} was accepted (#{rec.id})")
+
+    async def _connect(self, rec: OpRec, sock: SockRec) -> None:
+        kwargs = {} if sock.after_seq is None else {"after_seq": sock.after_seq}
+        try:
+            await call(self.manager.connect, sock.ws, sock.task_id, **kwargs)
+        except Exception as exc:
+            self._end(rec, "raised", f"{type(exc).__name__}: {exc}")
+            healthy = sock.behaviour in ("instant", "gate") and not sock.failed()
+            if sock.disconnected_at is not None or sock.adopted:
+                # (with after_seq, RES-3's ValueError is right: the fresh task has no such seq)
+                if healthy and sock.after_seq is None:
+                    self.violate("DISC-2", f"connect #{rec.id} raised {type(exc).__name__}: {exc} after "
+                                 f"{sock.task_id!r} was disconnected during it")
+            elif healthy and sock.replaced_at is None:
+                self.violate("FLUSH-1", f"connect #{rec.id} raised {type(exc).__name__}: {exc} on a healthy socket")
+            return
+        self._end(rec, "ok")
+        if sock.ws.events_of("send_failed"):
+            self.coverage["send failing mid-flush"] += 1
+        _checks.on_connect_returned(self, sock)
+
+    def _pick(self, candidates: list, index: int) -> Any:
+        return candidates[index % len(candidates)] if candidates else None
+
+    def _start_log(self, op: Log, group: anyio.abc.TaskGroup) -> None:
+        self._logs += 1
+        task_id = f"t{op.task}"
+        text = f"{task_id}#{self._logs}"
+        kwargs = {"task_id": task_id, "level": "info", "message": text}
+        if op.finished:
+            kwargs["finished"] = True
+        if op.invalid:
+            kwargs.update(BAD_ARGS[op.invalid])
+        rec = self._begin(op, f"send_log({kwargs['task_id']!r}, {kwargs['level']!r}, {text!r}"
+                          + "".join(f", {k}={kwargs[k]!r}" for k in ("progress", "finished") if k in kwargs)
+                          + ")", task_id)
+        msg = None
+        if op.invalid is None:
+            msg = self.msgs[text] = Msg(text, task_id, self.epochs[task_id], rec)
+        group.start_soon(self._log, rec, kwargs, msg, op.invalid)
+
+    def _start_connect(self, op: Connect, group: anyio.abc.TaskGroup) -> None:
+        task_id = f"t{op.task}"
+        epoch = self.epochs[task_id]
+        after_seq = None
+        if op.after_seq is not None and self.subject.claims("resume"):
+            spent = sum(1 for m in self.msgs.values() if m.task_id == task_id and m.epoch == epoch
+                        and m.op.outcome != "raised")
+            after_seq = min(op.after_seq, spent)
+        if any(r.label.startswith("connect") and r.task_id == task_id for r in self.running()):
+            self.coverage["replacement during a flush"] += 1
+        sid = len(self.sockets)
+        rec = self._begin(op, f"connect(socket {sid} [{op.behaviour}], {task_id!r}"
+                          + ("" if after_seq is None else f", after_seq={after_seq}") + ")", task_id)
+        rec.sock = sid
+        sock = SockRec(sid, None, task_id, epoch, op.behaviour, after_seq, rec)  # type: ignore[arg-type]
+        self.sockets.append(sock)
+        sock.ws = RecordingSocket(behaviour(op.behaviour), self, sid)
+        group.start_soon(self._connect, rec, sock)
+
+    async def do(self, op: Op, group: anyio.abc.TaskGroup) -> None:
+        if isinstance(op, Log):
+            self._start_log(op, group)
+        elif isinstance(op, Connect):
+            self._start_connect(op, group)
+        elif isinstance(op, Disconnect):
+            await self.disconnect(f"t{op.task}")
+        elif isinstance(op, Detach):
+            sock = self._pick(self.sockets, op.sock)
+            if sock is not None:
+                await _checks.detach(self, sock)
+        elif isinstance(op, Drop):
+            sock = self._pick([s for s in self.sockets if not s.ws.client.gone], op.sock)
+            if sock is not None:
+                self.history.append(f"{self.tick():>4} client of socket {sock.sid} vanishes")
+                if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
+                    self.coverage["send failing mid-flush"] += sock.ws.sends_in_flight > 0
+                sock.ws.client.vanish()
+        elif isinstance(op, (Release, Fail)):
+            sock = self._pick([s for s in self.sockets if s.gate is not None and s.gate.pending], op.sock)
+            if sock is not None:
+                verb = "release" if isinstance(op, Release) else "fail"
+                self.history.append(f"{self.tick():>4} {verb} the next send on socket {sock.sid}")
+                if isinstance(op, Release):
+                    sock.gate.release(1)
+                else:
+                    if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
+                        self.coverage["send failing mid-flush"] += 1
+                    sock.gate.fail_pending(RuntimeError("injected send failure"), n=1)
+        elif isinstance(op, Cancel):
+            rec = self._pick([r for r in self.running() if isinstance(r.op, Log) and r.scope is not None], op.index)
+            if rec is not None:
+                self.history.append(f"{self.tick():>4} cancel #{rec.id}")
+                for msg in self.msgs.values():
+                    if msg.op is rec:
+                        msg.cancelled = True
+                rec.scope.cancel()
+        elif isinstance(op, Advance):
+            self.history.append(f"{self.tick():>4} advance {op.seconds}s")
+            await anyio.sleep(op.seconds)
+        elif isinstance(op, Query):
+            await _checks.query(self, f"t{op.task}")
+
+    async def disconnect(self, task_id: str) -> None:
+        if any(r.label.startswith("connect") and r.task_id == task_id for r in self.running()):
+            self.coverage["disconnect during a flush"] += 1
+        busy = any(r.task_id == task_id for r in self.running())
+        rec = self._begin(None, f"disconnect({task_id!r})", task_id)
+        self.epochs[task_id] += 1
+        for sock in self.sockets:
+            if sock.task_id == task_id and sock.disconnected_at is None:
+                if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
+                    # Still connecting: it may end up the client of the fresh task (the
+                    # reference attaches it there), or of nothing; judged when it returns.
+                    sock.adopted = True
+                else:
+                    sock.disconnected_at = rec.invoke
+        try:
+            result = await call(self.manager.disconnect, task_id)
+        except Exception as exc:
+            self._end(rec, "raised", f"{type(exc).__name__}: {exc}")
+            self.violate("DISC-2" if busy else "DISC-1", f"disconnect raised {type(exc).__name__}: {exc}")
+            return
+        self._end(rec, "ok", "" if result is None else f"-> {result!r}")
+        _checks.after_disconnect(self, task_id, "DISC-2" if busy else "DISC-1")

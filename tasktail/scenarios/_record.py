@@ -1,0 +1,165 @@
+"""The records a run keeps, and the recording half of a run (see :mod:`._runner`).
+
+Every invoke and return (or raise) gets a tick of one global counter, and so does every
+frame a recording socket delivers, with the tick at which its send started; the
+invariant checkers of :mod:`._checks` read these records.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from tasktail.fakes import FailOnSend, FakeWebSocket, Gate, Instant, Latency, NeverAccepts
+
+from ._program import Op, Program
+from ._result import Violation
+from ._subject import Item, Subject, parse_frame
+
+__all__ = ["Delivery", "Msg", "OpRec", "Recorder", "SockRec", "behaviour"]
+
+
+@dataclass
+class OpRec:
+    id: int
+    op: Op | None
+    label: str
+    task_id: str | None
+    invoke: int
+    ret: int | None = None
+    outcome: str | None = None  # ok | raised | cancelled
+    detail: str = ""
+    scope: anyio.CancelScope | None = None
+    sock: int | None = None
+
+
+@dataclass
+class Msg:
+    text: str
+    task_id: str
+    epoch: int
+    op: OpRec
+    seq: int | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class Delivery:
+    tick: int
+    started: int
+    sid: int
+    item: Item
+
+
+@dataclass
+class SockRec:
+    sid: int
+    ws: RecordingSocket
+    task_id: str
+    epoch: int
+    behaviour: str
+    after_seq: int | None
+    connect: OpRec
+    replaced_at: int | None = None  # tick a newer connect of its task returned
+    disconnected_at: int | None = None
+    detached_at: int | None = None
+    accepting: bool = False
+    adopted: bool = False  # its connect was running when the task was disconnected
+
+    @property
+    def gate(self) -> Gate | None:
+        return self.ws.behaviour if isinstance(self.ws.behaviour, Gate) else None
+
+    def failed(self) -> bool:
+        return any(e.kind in ("send_failed", "send_cancelled") for e in self.ws.events) or self.ws.client.gone
+
+
+class RecordingSocket(FakeWebSocket):
+    """A FakeWebSocket that reports each delivered frame, with the tick its send started."""
+
+    def __init__(self, behaviour: Any, run: Recorder, sid: int) -> None:
+        super().__init__(behaviour, strict=False)
+        self._run, self.sid = run, sid
+
+    async def accept(self, *args: Any, **kwargs: Any) -> None:
+        rec = self._run.sockets[self.sid]
+        rec.accepting = True
+        try:
+            await super().accept(*args, **kwargs)
+        finally:
+            rec.accepting = False
+
+    async def send_text(self, data: str) -> None:
+        started = self._run.tick()
+        await super().send_text(data)
+        self._run.delivered(self.sid, started, self.frames[-1].payload)
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        started = self._run.tick()
+        await super().send_json(data, mode)
+        self._run.delivered(self.sid, started, self.frames[-1].payload)
+
+
+def behaviour(name: str) -> Any:
+    """A fresh socket behaviour for a :class:`~._program.Connect`'s ``behaviour`` name."""
+    return {"instant": Instant, "gate": Gate, "fail1": lambda: FailOnSend(1, RuntimeError("injected")),
+            "fail2": lambda: FailOnSend(2, RuntimeError("injected")), "vanish1": lambda: FailOnSend(1),
+            "slow": lambda: Latency(30.0), "never_accepts": NeverAccepts}[name]()
+
+
+class Recorder:
+    """The state of one run and how it is recorded; :mod:`._checks` reads it."""
+
+    def __init__(self, subject: Subject, program: Program, nonstrict: frozenset[str] = frozenset(),
+                 rules: frozenset[str] | None = None) -> None:
+        self.subject, self.program, self.nonstrict, self.rules = subject, program, nonstrict, rules
+        self._ignored: set[tuple[str, str]] = set()
+        self.cap = program.max_queue_size
+        self.with_seq = subject.claims("seq")
+        self._tick = 0
+        self.ops: list[OpRec] = []
+        self.msgs: dict[str, Msg] = {}
+        self.sockets: list[SockRec] = []
+        self.deliveries: list[Delivery] = []
+        self.epochs: dict[str, int] = collections.defaultdict(int)
+        self.violations: list[Violation] = []
+        self.history: list[str] = []
+        self.coverage: collections.Counter = collections.Counter()
+        self.manager: Any = None
+        self._logs = 0
+
+    def tick(self) -> int:
+        self._tick += 1
+        return self._tick
+
+    def delivered(self, sid: int, started: int, payload: Any) -> None:
+        d = Delivery(self.tick(), started, sid, parse_frame(payload, self.with_seq))
+        self.deliveries.append(d)
+        self.history.append(f"{d.tick:>4} socket {sid} <- {d.item.short()}")
+
+    def violate(self, rule: str, message: str) -> bool:
+        """Record a violation; True if it counts. A rule outside ``rules`` (the ones being
+        checked) is only noted in the history and the run goes on looking for the others."""
+        if self.rules is None or rule in self.rules:
+            self.violations.append(Violation(rule, message, self._tick))
+            return True
+        if (rule, message) not in self._ignored:
+            self._ignored.add((rule, message))
+            self.history.append(f"{self._tick:>4} (not checked) {rule}: {message}")
+        return False
+
+    def running(self) -> list[OpRec]:
+        return [r for r in self.ops if r.outcome is None and r.op is not None]
+
+    def _begin(self, op: Op | None, label: str, task_id: str | None) -> OpRec:
+        rec = OpRec(len(self.ops), op, label, task_id, self.tick())
+        self.ops.append(rec)
+        self.history.append(f"{rec.invoke:>4} invoke #{rec.id} {label}")
+        return rec
+
+    def _end(self, rec: OpRec, outcome: str, detail: str = "") -> None:
+        rec.ret, rec.outcome, rec.detail = self.tick(), outcome, detail
+        self.history.append(f"{rec.ret:>4} {outcome:<8} #{rec.id} {detail}".rstrip())

@@ -1,0 +1,105 @@
+"""Scripted checks of SPEC's queue cap, overflow policy and gap rules (CAP, GAP)."""
+
+from __future__ import annotations
+
+from ._rules import Harness, NonStrict, check, expect
+
+__all__ = ["conform_cap1_queue_never_exceeds_cap", "conform_cap2_finished_survives_every_policy",
+    "conform_cap3_drop_oldest_keeps_newest", "conform_cap4_reject_newest_keeps_oldest",
+    "conform_cap5_coalesce_progress_replaces_tail", "conform_gap1_notice_precedes_message_and_is_told_once",
+    "conform_gap2_accounting_identity"]
+
+
+# -- core rules ----------------------------------------------------------------------------
+
+@check("CAP-1")
+async def conform_cap1_queue_never_exceeds_cap(h: Harness) -> None:
+    """Ten messages with no client and a cap of three: at most three are held."""
+    h.build(cap=3)
+    for n in range(10):
+        await h.log("t", f"t#{n}")
+        count = h.status("t")[1]
+        queue = getattr(h.manager, "message_queues", {}).get("t")
+        expect(count <= 3 and (queue is None or len(queue) <= 3),
+               f"after {n + 1} messages: queued={count}, len(message_queues['t'])={len(queue or ())}")
+
+
+@check("CAP-3")
+async def conform_cap3_drop_oldest_keeps_newest(h: Harness) -> NonStrict | None:
+    """Six messages, cap three, then a client: it gets the newest three."""
+    h.build(cap=3)
+    await h.log_numbered("t", 6)
+    ws = h.socket()
+    await h.connect(ws, "t")
+    got = h.texts(ws)
+    if got == ["t#0", "t#1", "t#2"]:
+        return NonStrict("rejects the newest message when full (reject-newest), the allowed alternative")
+    expect(got == ["t#3", "t#4", "t#5"], f"got {got}")
+    return None
+
+
+# -- extension rules -----------------------------------------------------------------------
+
+@check("CAP-2")
+async def conform_cap2_finished_survives_every_policy(h: Harness) -> None:
+    from tasktail import CoalesceProgress, DropOldest, RejectNewest
+
+    for policy in (DropOldest(), RejectNewest(), CoalesceProgress()):
+        h.build(cap=2, overflow=policy)
+        for n in range(3):
+            await h.log("t", f"t#{n}", progress=n)
+        await h.log("t", "t#end", finished=True)
+        ws = h.socket()
+        await h.connect(ws, "t")
+        expect("t#end" in h.texts(ws), f"{policy!r}: the finished message was lost: {h.texts(ws)}")
+
+
+@check("CAP-4")
+async def conform_cap4_reject_newest_keeps_oldest(h: Harness) -> None:
+    from tasktail import RejectNewest
+
+    h.build(cap=2, overflow=RejectNewest())
+    await h.log_numbered("t", 4)
+    await h.log("t", "t#end", finished=True)
+    ws = h.socket()
+    await h.connect(ws, "t")
+    expect(h.texts(ws) == ["t#0", "t#end"], f"got {h.texts(ws)}")
+
+
+@check("CAP-5")
+async def conform_cap5_coalesce_progress_replaces_tail(h: Harness) -> None:
+    from tasktail import CoalesceProgress
+
+    h.build(cap=2, overflow=CoalesceProgress())
+    await h.log("t", "t#plain")
+    for p in (10, 20, 30):
+        await h.log("t", f"t#p{p}", progress=p)
+    ws = h.socket()
+    await h.connect(ws, "t")
+    expect(h.texts(ws) == ["t#plain", "t#p30"], f"got {h.texts(ws)}")
+
+
+@check("GAP-1")
+async def conform_gap1_notice_precedes_message_and_is_told_once(h: Harness) -> None:
+    h.build(cap=2)
+    await h.log_numbered("t", 5)
+    ws = h.socket()
+    await h.connect(ws, "t")
+    got = [i.short() for i in h.items(ws)]
+    expect(got == ["gap[1..3 dropped]", "t#3(seq 4)", "t#4(seq 5)"], f"got {got}")
+    again = h.socket()
+    await h.connect(again, "t")
+    expect(h.items(again) == [], f"the range was told again: {[i.short() for i in h.items(again)]}")
+
+
+@check("GAP-2")
+async def conform_gap2_accounting_identity(h: Harness) -> None:
+    h.build(cap=2)
+    await h.log_numbered("t", 5)
+    await h.connect(h.socket(), "t")
+    await h.log("t", "t#5")
+    await h.log("u", "u#0")
+    await h.disconnect("u")
+    t, s = h.manager.task_statistics("t"), h.manager.statistics()
+    expect(t.last_seq == t.delivered + t.queued + t.dropped, f"{t}")
+    expect(s.logged == s.delivered + s.queued + s.dropped + s.discarded, f"{s}")

@@ -1,0 +1,222 @@
+"""Scripted checks of SPEC's failure, disconnect, replacement and isolation rules
+(FAIL, DISC-1/2, REPL, ISO).
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from tasktail.fakes import FailOnSend, Gate, Latency
+
+from ._rules import Harness, check, expect, wait_blocked
+
+__all__ = ["conform_disc1_disconnect_removes_everything", "conform_disc2_disconnect_during_flush",
+    "conform_disc2_disconnect_during_inflight_send", "conform_fail1_send_error_requeues_and_drops_client",
+    "conform_fail2_producer_never_sees_client_failures", "conform_fail3_cancelled_producer_keeps_its_message",
+    "conform_fail3_producer_cancelled_during_connect_flush",
+    "conform_iso1_stalled_client_does_not_delay_other_tasks",
+    "conform_repl1_replacement_during_inflight_send", "conform_repl1_second_connect_replaces_first",
+    "conform_repl2_stale_detach_is_a_no_op"]
+
+
+# -- core rules ----------------------------------------------------------------------------
+
+@check("FAIL-1")
+async def conform_fail1_send_error_requeues_and_drops_client(h: Harness) -> None:
+    """A send that raises drops the client; the message and later ones go to the next client."""
+    h.build()
+    first = h.socket(FailOnSend(1, RuntimeError("boom")))
+    await h.connect(first, "t")
+    await h.log("t", "t#0")
+    expect(h.status("t") == (False, 1), f"after a failed send (connected, queued) = {h.status('t')}")
+    await h.log("t", "t#1")
+    second = h.socket()
+    await h.connect(second, "t")
+    expect(h.texts(second) == ["t#0", "t#1"], f"the next client got {h.texts(second)}")
+    if h.claims("close_codes"):
+        expect(first.close_code == 1011, f"failed socket closed with {first.close_code}, not 1011")
+    if h.claims("send_timeout"):
+        h.build(send_timeout=1.0)
+        slow = h.socket(Latency(100.0))
+        await h.connect(slow, "t")
+        with anyio.fail_after(50):
+            await h.log("t", "t#slow")
+        expect(h.status("t") == (False, 1), f"after a send timeout (connected, queued) = {h.status('t')}")
+        if h.claims("close_codes"):
+            expect(slow.close_code == 4001, f"timed-out socket closed with {slow.close_code}, not 4001")
+
+
+@check("FAIL-2")
+async def conform_fail2_producer_never_sees_client_failures(h: Harness) -> None:
+    """Vanished, failing and closed clients never make send_log raise."""
+    h.build()
+    for n, behaviour in enumerate([FailOnSend(1), FailOnSend(1, RuntimeError("x")), None]):
+        ws = h.socket(behaviour)
+        await h.connect(ws, "t")
+        if behaviour is None:
+            ws.client.vanish()
+        await h.log("t", f"t#{n}")
+    gate, ws = await h.gated_client("u")
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.log, "u", "u#gated")
+        await gate.wait_pending(1)
+        gate.fail_pending()
+
+
+@check("DISC-1")
+async def conform_disc1_disconnect_removes_everything(h: Harness) -> None:
+    """disconnect forgets client, queue and lock; it is idempotent and fine for unknown tasks."""
+    h.build()
+    await h.log_numbered("t", 2)
+    result = await h.disconnect("t")
+    if isinstance(result, int) and not isinstance(result, bool):
+        expect(result == 2, f"disconnect returned {result}, not the 2 discarded messages")
+    h.expect_gone("t", "disconnect of a task with a queue")
+    await h.disconnect("t")
+    await h.disconnect("never-seen")
+    ws = h.socket()
+    connection = await h.connect(ws, "u")
+    await h.log("u", "u#0")
+    await h.disconnect("u")
+    h.expect_gone("u", "disconnect of a connected task")
+    if h.claims("close_codes") and connection is not None and hasattr(connection, "close_code"):
+        expect(connection.close_code == 4002, f"connection handle ended with {connection.close_code}, not 4002")
+
+
+@check("DISC-2")
+async def conform_disc2_disconnect_during_inflight_send(h: Harness) -> None:
+    """disconnect while a send is stalled: nothing raises, nothing comes back, nothing more is sent."""
+    h.build()
+    gate, ws = await h.gated_client("t")
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.log, "t", "t#0")
+        group.start_soon(h.log, "t", "t#1")
+        await gate.wait_pending(1)
+        await wait_blocked()
+        await h.disconnect("t")
+        h.expect_gone("t", "disconnect during a send")
+        gate.open()
+    h.expect_gone("t", "the in-flight send finished")
+    expect(len(h.texts(ws)) <= 1, f"the removed socket got {h.texts(ws)} (only the in-flight frame is allowed)")
+
+
+@check("DISC-2")
+async def conform_disc2_disconnect_during_flush(h: Harness) -> None:
+    """disconnect while connect is flushing: connect does not raise, the socket gets no more."""
+    h.build()
+    await h.log_numbered("t", 3)
+    async with h.connect_held_at_first_send("t") as (_, gate, ws):
+        await h.disconnect("t")
+        gate.open()
+    h.expect_gone("t", "disconnect during a flush")
+    expect(len(h.texts(ws)) <= 1, f"the removed socket got {h.texts(ws)} (only the in-flight frame is allowed)")
+
+
+@check("REPL-1")
+async def conform_repl1_second_connect_replaces_first(h: Harness) -> None:
+    """The newest client of a task gets its messages; the old one gets nothing more."""
+    h.build()
+    old, new = h.socket(), h.socket()
+    await h.connect(old, "t")
+    await h.log("t", "t#0")
+    await h.connect(new, "t")
+    await h.log("t", "t#1")
+    expect(h.texts(old) == ["t#0"] and h.texts(new) == ["t#1"], f"old got {h.texts(old)}, new {h.texts(new)}")
+    if h.claims("close_replaced"):
+        expect(old.close_code == 4000, f"the replaced socket was closed with {old.close_code}, not 4000")
+
+
+@check("REPL-1")
+async def conform_repl1_replacement_during_inflight_send(h: Harness) -> None:
+    """A replacement while a send is stalled: every message reaches exactly one client."""
+    h.build()
+    gate = Gate()
+    old, new = h.socket(gate), h.socket()
+    await h.connect(old, "t")
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.log, "t", "t#0")
+        await gate.wait_pending(1)
+        group.start_soon(h.connect, new, "t")
+        await wait_blocked()
+        group.start_soon(h.log, "t", "t#1")
+        await wait_blocked()
+        gate.open()
+    got = h.texts(old) + h.texts(new)
+    expect(sorted(got) == ["t#0", "t#1"] and "t#1" in h.texts(new),
+           f"old got {h.texts(old)}, new got {h.texts(new)}")
+
+
+@check("ISO-1")
+async def conform_iso1_stalled_client_does_not_delay_other_tasks(h: Harness) -> None:
+    """With one task's client stalled, another task's send_log, connect, disconnect finish."""
+    h.build()
+    gate, _ = await h.gated_client("slow")
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.log, "slow", "slow#0")
+        await gate.wait_pending(1)
+        try:
+            with anyio.fail_after(1):
+                ws = h.socket()
+                await h.log("fast", "fast#0")
+                await h.connect(ws, "fast")
+                await h.log("fast", "fast#1")
+                await h.disconnect("fast")
+        except TimeoutError:
+            raise AssertionError("task 'fast' waited for task 'slow''s stalled client") from None
+        finally:
+            gate.open()
+    expect(h.texts(ws) == ["fast#0", "fast#1"], f"'fast' client got {h.texts(ws)}")
+
+
+# -- extension rules -----------------------------------------------------------------------
+
+@check("FAIL-3")
+async def conform_fail3_cancelled_producer_keeps_its_message(h: Harness) -> None:
+    h.build()
+    gate, ws = await h.gated_client("t")
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.log, "t", "t#0")
+        await gate.wait_pending(1)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await h.log("t", "t#cancelled")  # waits for the lock, and is cancelled there
+        group.start_soon(h.log, "t", "t#2")
+        await wait_blocked()
+        gate.open()
+    expect(h.texts(ws) == ["t#0", "t#cancelled", "t#2"], f"got {h.texts(ws)}")
+    h.build()
+    gate, ws = await h.gated_client("u")
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.log, "u", "u#0")
+        await gate.wait_pending(1)
+        group.cancel_scope.cancel()
+    expect(h.status("u") == (False, 1), f"cancelled mid-send: (connected, queued) = {h.status('u')}")
+
+
+@check("FAIL-3")
+async def conform_fail3_producer_cancelled_during_connect_flush(h: Harness) -> None:
+    """A producer cancelled while connect flushes: connect sends its message before returning."""
+    h.build()
+    await h.log("t", "t#0")
+    # connect holds the lock, writing t#0
+    async with h.connect_held_at_first_send("t") as (_, gate, ws):
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await h.log("t", "t#cancelled")  # waits for the lock, and is cancelled there
+        await wait_blocked()
+        gate.open()
+    expect(h.texts(ws) == ["t#0", "t#cancelled"], f"got {h.texts(ws)}")
+    expect(h.status("t") == (True, 0), f"settled (connected, queued) = {h.status('t')}")
+
+
+@check("REPL-2")
+async def conform_repl2_stale_detach_is_a_no_op(h: Harness) -> None:
+    h.build()
+    old, new = h.socket(), h.socket()
+    await h.connect(old, "t")
+    await h.connect(new, "t")
+    h.manager.detach("t", old)
+    expect(h.status("t")[0], "detaching the replaced socket removed its successor")
+    h.manager.detach("t", new)
+    await h.log("t", "t#0")
+    expect(h.status("t") == (False, 1), f"after detach (connected, queued) = {h.status('t')}")
