@@ -56,7 +56,7 @@ class Subject:
     needs: tuple[str, ...] = ()  # modules that must be importable
     asyncio_only: bool = False
     #: zero-argument factory of a manager-like object for the conformance suite, or None
-    manager_factory: Callable[[], Any] | None = None
+    manager_factory: Callable[..., Any] | None = None  # conformance factory: keyword config
     not_a_manager: str = ""  # why there is no factory
     unsupported: dict[str, str] | None = None  # workload -> reason
     max_tasks: int | None = None  # above this many tasks a run would take minutes
@@ -363,6 +363,16 @@ class _Tutorial(_Base):
         if self.active_connections.get(task_id) is websocket:
             del self.active_connections[task_id]
 
+    # the rest of the seed's API, so the conformance suite can judge it as it is
+    def get_connection_status(self, task_id: str) -> bool:
+        return task_id in self.active_connections
+
+    def get_queued_message_count(self, task_id: str) -> int:
+        return len(self.message_queues.get(task_id, ()))
+
+    async def send_log(self, task_id, level, message, progress=None, finished=False):
+        return await self.send(task_id, level, message, progress, finished)
+
     async def send(self, task_id, level, message, progress=None, finished=False):
         msg = _TutorialMessage(task_id, datetime.now(UTC).isoformat(), level, message, progress, finished)
         websocket = self.active_connections.get(task_id)
@@ -488,8 +498,21 @@ _PEER_UNSUPPORTED = {"late": _NO_LATE, "overflow": _NO_QUEUE}
 _ENC = "orjson" if _orjson is not None else "json.dumps (orjson missing)"
 
 
-def _ref_factory(policy_type: type) -> Callable[[], Any]:
-    return lambda: ConnectionManager(overflow=policy_type())
+def _ref_factory(policy_type: type) -> Callable[..., Any]:
+    """A conformance factory (keyword config) for the reference with one overflow policy."""
+    from tasktail.scenarios import reference_factory
+
+    def factory(**config: Any) -> ConnectionManager:
+        config.setdefault("overflow", policy_type())
+        return ConnectionManager(**config)
+
+    factory.tasktail_capabilities = reference_factory.tasktail_capabilities
+    return factory
+
+
+def _tutorial_factory(**config: Any) -> Any:
+    """The tutorial peer as the conformance suite builds it: only the seed's cap."""
+    return _Tutorial(Params(max_queue_size=config["max_queue_size"]))
 
 
 SUBJECTS: dict[str, Subject] = {s.name: s for s in [
@@ -515,7 +538,7 @@ SUBJECTS: dict[str, Subject] = {s.name: s for s in [
             lambda p: _WriterTask(p, "asyncio"), asyncio_only=True,
             not_a_manager="not checked (sketch: no gaps/resume)"),
     Subject("tutorial", "peer", "FastAPI-tutorial style: dataclass, json.dumps(asdict()), deque, per-task lock",
-            _Tutorial, manager_factory=lambda: _Tutorial(Params())),
+            _Tutorial, manager_factory=_tutorial_factory),
     Subject("channels", "peer", "Django Channels InMemoryChannelLayer, group per task, consumer per socket",
             _Channels, late_clients=False, needs=("channels",), asyncio_only=True,
             not_a_manager="n/a (pub/sub layer, not a manager)", unsupported=_PEER_UNSUPPORTED,

@@ -19,6 +19,11 @@ def owed_tasks(run: Run) -> list[str]:
     owed = {m.task_id for m in run.msgs.values() if m.epoch == run.epochs[m.task_id]
             and m.op.outcome != "raised" and m.text not in delivered and not droppable(run, m)}
     owed |= {t for t in _tasks(run) if run.manager.get_queued_message_count(t)}
+    if run.subject.claims("gaps"):
+        # A dropped range whose notice went down with a failed client is owed to the next
+        # client (GAP-1) even when nothing is queued: reject-newest leaves exactly that.
+        owed |= {m.task_id for m in run.msgs.values() if m.epoch == run.epochs[m.task_id]
+                 and m.op.outcome != "raised" and m.text not in delivered and droppable(run, m)}
     return sorted(owed)
 
 
