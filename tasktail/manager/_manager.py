@@ -204,7 +204,7 @@ class ConnectionManager:
                     raise
                 if replaced is not None:
                     await self.close_connection(replaced)
-                await self._drain_holding_lock(state, connection, state.next_seq - 1)
+                await self._drain(state, connection, state.next_seq - 1)
                 return connection
 
     def disconnect(self, task_id: str) -> int:
@@ -235,7 +235,7 @@ class ConnectionManager:
         try:
             connection = state.connection  # re-read: replaced or dropped while we waited
             if connection is not None:
-                await self._drain_holding_lock(state, connection, entry.seq)
+                await self._drain(state, connection, entry.seq)
         finally:
             lock.release()
         return entry
@@ -280,21 +280,24 @@ class ConnectionManager:
 
     # -- draining ------------------------------------------------------------------------
 
-    async def _drain_holding_lock(self, state: TaskState, connection: Connection, through_seq: int) -> None:
-        """Send through ``through_seq``, then anything a cancelled waiter left behind.
+    async def _drain(self, state: TaskState, connection: Connection, through_seq: int) -> None:
+        """Send through ``through_seq``, then anything a cancelled waiter left. Hold the lock.
 
         Each holder of the lock sends up to its own message; a producer cancelled while
         waiting for the lock leaves its message queued with nobody to send it, so the last
         holder (no one is waiting after it) takes what is left (``FAIL-3``, ``FLUSH-2``)."""
-        await self._drain(state, connection, through_seq)
-        while state.queue and not state.lock.waiting() and state.connection is connection:
-            await self._drain(state, connection, state.next_seq - 1)
-
-    async def _drain(self, state: TaskState, connection: Connection, through_seq: int) -> None:
         core = self._core
         send_text = connection.websocket.send_text
         timeout = self.send_timeout
-        while (frames := core.next_frames(state, connection, through_seq)) is not None:
+        while True:
+            frames = core.next_frames(state, connection, through_seq)
+            if frames is None:
+                last_seq = state.next_seq - 1
+                if (through_seq == last_seq or not state.queue or state.lock.waiting()
+                        or state.connection is not connection):
+                    return
+                through_seq = last_seq  # take over what a cancelled waiter left behind
+                continue
             try:
                 if timeout is None:
                     for frame in frames:
