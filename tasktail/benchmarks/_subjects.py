@@ -223,10 +223,14 @@ class _WriterTask(_Base):
             state.buf = asyncio.Queue(self.cap)
         return state
 
-    async def _send_deque(self, task_id, level, message, progress=None, finished=False):
+    def _entry(self, task_id, level, message, progress, finished) -> tuple[_WState, LogMessage]:
+        """The task's state and its next message: the part every buffer variant shares."""
         state = self.tasks.get(task_id) or self._new(task_id)
         state.seq = seq = state.seq + 1
-        entry = LogMessage(task_id, seq, self.clock(), level, message, progress, finished)
+        return state, LogMessage(task_id, seq, self.clock(), level, message, progress, finished)
+
+    async def _send_deque(self, task_id, level, message, progress=None, finished=False):
+        state, entry = self._entry(task_id, level, message, progress, finished)
         buf = state.buf
         if len(buf) >= self.cap:
             buf.popleft()
@@ -239,9 +243,7 @@ class _WriterTask(_Base):
         return entry
 
     async def _send_stream(self, task_id, level, message, progress=None, finished=False):
-        state = self.tasks.get(task_id) or self._new(task_id)
-        state.seq = seq = state.seq + 1
-        entry = LogMessage(task_id, seq, self.clock(), level, message, progress, finished)
+        state, entry = self._entry(task_id, level, message, progress, finished)
         try:
             state.tx.send_nowait(entry)
         except anyio.WouldBlock:
@@ -253,9 +255,7 @@ class _WriterTask(_Base):
     async def _send_asyncio(self, task_id, level, message, progress=None, finished=False):
         import asyncio
 
-        state = self.tasks.get(task_id) or self._new(task_id)
-        state.seq = seq = state.seq + 1
-        entry = LogMessage(task_id, seq, self.clock(), level, message, progress, finished)
+        state, entry = self._entry(task_id, level, message, progress, finished)
         try:
             state.buf.put_nowait(entry)
         except asyncio.QueueFull:
