@@ -109,6 +109,10 @@ class TaskState:
 class ManagerCore:
     """All per-task state and accounting; every method is synchronous."""
 
+    __slots__ = ("max_queue_size", "overflow", "history_size", "task_ttl", "max_tasks", "clock",
+                 "lock_factory", "tasks", "logged", "dropped", "delivered", "failed_sends",
+                 "discarded", "expired_tasks", "_next_sweep")  # attribute reads on every message
+
     def __init__(
         self,
         *,
