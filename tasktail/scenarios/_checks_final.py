@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ._history import _accounted, _epoch_msgs, _tasks, droppable
 
 if TYPE_CHECKING:
-    from ._record import Msg, SockRec
+    from ._record import Msg
     from ._runner import Run
 
 __all__ = ["final", "owed_tasks"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ._history import _delivered_texts
 
 if TYPE_CHECKING:
-    from ._record import Msg, SockRec
+    from ._record import Msg
     from ._runner import Run
 
 __all__ = ["MISUSE_RULE", "misuse", "order", "replaced_closed"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._record import Msg, SockRec
+    from ._record import Msg
     from ._runner import Run
 
 __all__ = ["droppable"]

@@ -26,7 +26,7 @@ import anyio
 from tasktail.fakes import available_backends, virtual_backend
 
 from ._generate import search
-from ._rules import CHECKS, Failed, Harness, NonStrict
+from ._rules import CHECKS, Harness, NonStrict
 from ._result import RunResult
 from ._subject import RULE_CAPABILITIES, Subject, select_rules
 
