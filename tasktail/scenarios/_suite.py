@@ -33,6 +33,9 @@ from ._subject import RULE_CAPABILITIES, Subject, select_rules
 __all__ = ["ConformanceReport", "RuleOutcome", "check_connection_manager", "DEFAULT_EXAMPLES", "factory_spec"]
 
 DEFAULT_EXAMPLES = 1000  # generated programs per backend
+#: situations the generated programs must reach, or the search is too thin to trust
+COVERAGE_GOALS = ("cap reached", "disconnect during a flush", "contention on one task's lock",
+                  "send failing mid-flush", "replacement during a flush")
 CHECK_SECONDS = 600.0  # virtual-time guard around each scripted check
 LAYER2_RULES = {"ORD-1", "ORD-2", "ORD-3", "FLUSH-1", "FLUSH-2", "CAP-1", "CAP-3", "GAP-1", "GAP-2", "FAIL-1",
                 "FAIL-2", "FAIL-3", "DISC-1", "DISC-2", "REPL-1", "REPL-2", "ISO-1", "VAL-1", "QRY-1", "CLOSE-1"}
@@ -61,9 +64,16 @@ class ConformanceReport:
     coverage: dict[str, int] = field(default_factory=dict)
     failures: list[RunResult] = field(default_factory=list)
 
+    searched: bool = False  # generated programs ran (some claimed rule is judged on them)
+
+    @property
+    def missed_goals(self) -> list[str]:
+        """Coverage goals the generated programs never reached (only when they ran)."""
+        return [goal for goal in COVERAGE_GOALS if self.searched and not self.coverage.get(goal)]
+
     @property
     def ok(self) -> bool:
-        return all(o.status != "FAIL" for o in self.outcomes.values())
+        return all(o.status != "FAIL" for o in self.outcomes.values()) and not self.missed_goals
 
     def table(self) -> str:
         lines = [f"tasktail conformance: {self.subject} on {', '.join(self.backends)}",
@@ -77,6 +87,12 @@ class ConformanceReport:
         if self.search_seconds:
             lines.append(f"generated programs: {self.steps} steps in {self.search_seconds:.1f}s "
                          f"({self.steps / self.search_seconds:,.0f} steps/s)")
+        if self.searched:
+            reached = ", ".join(f"{goal} {self.coverage.get(goal, 0)}" for goal in COVERAGE_GOALS)
+            lines.append(f"coverage goals: {reached}")
+        if self.missed_goals:
+            lines.append(f"FAIL: coverage goals never reached: {', '.join(self.missed_goals)} "
+                         "(raise --examples: the search was too thin to trust)")
         for o in self.outcomes.values():
             if o.status == "FAIL" and o.counterexample:
                 lines += ["", f"== {o.rule} counterexample ==", o.counterexample]
@@ -85,7 +101,7 @@ class ConformanceReport:
     def to_json(self) -> dict[str, Any]:
         return {"subject": self.subject, "backends": list(self.backends), "ok": self.ok,
                 "capabilities": sorted(self.capabilities), "seconds": round(self.seconds, 3),
-                "coverage": self.coverage,
+                "coverage": self.coverage, "missed_goals": self.missed_goals,
                 "outcomes": {r: {"status": o.status, "detail": o.detail, "counterexample": o.counterexample,
                                  "examples_run": o.examples_run, "checks": o.checks}
                              for r, o in self.outcomes.items()}}
@@ -167,6 +183,7 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
     report = ConformanceReport(subject.name, tuple(backends), subject.capabilities, outcomes)
     wanted = {r for r, o in outcomes.items() if r in LAYER2_RULES and o.status != "UNSUPPORTED"}
     if wanted and examples > 0:
+        report.searched = True
         for name in backends:
             search_started = time.perf_counter()
             found = search(subject, name, examples=examples, seed=seed, nonstrict=nonstrict,

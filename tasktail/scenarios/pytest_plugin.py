@@ -27,12 +27,16 @@ class _Report:
     report: Any = None
 
 
+COVERAGE_ITEM = "coverage-goals"  # one more item: the generated programs reached every goal
+
+
 class RuleItem(pytest.Item):
     def __init__(self, *, rule: str, shared: _Report, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rule, self.shared = rule, shared
 
-    def runtest(self) -> None:
+    def report(self) -> Any:
+        """The suite's report, run once and shared by every item."""
         if self.shared.report is None:
             from . import check_connection_manager
             from ._subject import load_factory
@@ -41,7 +45,16 @@ class RuleItem(pytest.Item):
             self.shared.report = check_connection_manager(
                 load_factory(opt("--tasktail-impl")), rules=opt("--tasktail-rules"),
                 backend=opt("--tasktail-backend"), examples=opt("--tasktail-examples"), seed=opt("--tasktail-seed"))
-        outcome = self.shared.report.outcomes[self.rule]
+        return self.shared.report
+
+    def runtest(self) -> None:
+        if self.rule == COVERAGE_ITEM:
+            missed = self.report().missed_goals
+            if missed:
+                raise AssertionError(f"coverage goals never reached: {', '.join(missed)}; "
+                                     "raise --tasktail-examples (the search was too thin to trust)")
+            return
+        outcome = self.report().outcomes[self.rule]
         if outcome.status == "UNSUPPORTED":
             pytest.skip(f"UNSUPPORTED: {outcome.detail}")
         if outcome.status == "FAIL":
@@ -59,8 +72,8 @@ class RuleCollector(pytest.Collector):
         from ._subject import select_rules
 
         shared = _Report()
-        return [RuleItem.from_parent(self, name=rule, rule=rule, shared=shared)
-                for rule in select_rules(self.config.getoption("--tasktail-rules"))]
+        rules = [*select_rules(self.config.getoption("--tasktail-rules")), COVERAGE_ITEM]
+        return [RuleItem.from_parent(self, name=rule, rule=rule, shared=shared) for rule in rules]
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -104,6 +104,13 @@ def test_coverage_goals_are_reached():
     goals = ["cap reached", "disconnect during a flush", "contention on one task's lock",
              "send failing mid-flush", "replacement during a flush"]
     assert {goal: report.coverage.get(goal, 0) > 0 for goal in goals} == dict.fromkeys(goals, True)
+    assert report.missed_goals == [] and "coverage goals: cap reached" in report.table()
+
+
+def test_a_budget_too_thin_for_the_goals_fails_the_suite():
+    report = check_connection_manager(reference_factory, backend="asyncio", examples=1, rules="ORD-2")
+    assert report.missed_goals and not report.ok
+    assert "coverage goals never reached" in report.table()
 
 
 def test_seed_only_manager_passes_core_and_is_unsupported_elsewhere():
@@ -121,7 +128,7 @@ def test_broken_manager_fails_with_a_printed_counterexample():
 
 
 def test_cli_exit_codes(capsys):
-    assert conform.main(["--rules", "ORD-*", "--examples", "20"]) == 0
+    assert conform.main(["--rules", "ORD-*", "--examples", str(CI_EXAMPLES)]) == 0
     assert "ORD-2" in capsys.readouterr().out
     assert conform.main([f"{__name__}:leaky_factory", "--backend", "asyncio", "--rules", "DISC-1",
                          "--examples", "0"]) == 1
@@ -167,10 +174,12 @@ def test_pytest_plugin_under_pytest_asyncio_auto_mode(tmp_path):
         [sys.executable, "-m", "pytest", "-p", "pytest_asyncio", "--asyncio-mode=auto", "-c", "pytest.ini",
          # the plugin comes in through its pytest11 entry point, as in a user's project
          "--tasktail-impl=tasktail.scenarios:reference_factory",
-         "--tasktail-rules=ORD-*,CAP-3", "--tasktail-examples=20", "-q", "-W", "error", str(tmp_path)],
+         "--tasktail-rules=ORD-*,CAP-3", f"--tasktail-examples={CI_EXAMPLES}", "-q", "-W", "error",
+         str(tmp_path)],
         capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout, result.stdout  # the user's async test + ORD-1..3 + CAP-3
+    # the user's async test + ORD-1..3 + CAP-3 + the coverage goals
+    assert "6 passed" in result.stdout, result.stdout
 
 
 def test_unclaimed_rules_are_unsupported_not_failed():
