@@ -59,7 +59,7 @@ class Connection:
     __slots__ = ("websocket", "task_id", "cursor", "replay", "ended", "close_code", "close_reason",
                  "on_end", "socket_closed", "scope_factory")
 
-    def __init__(self, websocket: Any, task_id: str, cursor: int, replay: list) -> None:
+    def __init__(self, websocket: Any, task_id: str, cursor: int, replay: deque) -> None:
         self.websocket = websocket
         self.task_id = task_id
         self.cursor = cursor  # highest seq this client was sent or told about
@@ -234,11 +234,11 @@ class ManagerCore:
 
         Call with the task's lock held, so nothing is in flight (``REPL-1``)."""
         self.check_resume(state.task_id, after_seq)
-        replay: list = []
+        replay: deque = deque()
         cursor = state.sent_through
         if after_seq is not None:
             cursor = min(after_seq, state.sent_through)
-            replay = self._replay(state, after_seq)
+            replay = deque(self._replay(state, after_seq))  # popped from the front, one by one
             # Queued messages the client already has (it saw them just before a send was
             # reported failed) are not sent twice.
             queue = state.queue
@@ -306,7 +306,7 @@ class ManagerCore:
         if state.closed or connection.ended or state.in_flight is not None:
             return None
         if connection.replay:
-            item = connection.replay.pop(0)
+            item = connection.replay.popleft()
             return [item]
         queue = state.queue
         if queue and queue[0].seq <= through_seq:
