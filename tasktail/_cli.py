@@ -33,7 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"tasktail: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = import_module(COMMANDS[name][0])
+    try:
+        module = import_module(COMMANDS[name][0])
+    except ModuleNotFoundError as exc:  # an optional extra is not installed
+        extra = {"hypothesis": "harness", "trio": "harness", "starlette": "starlette",
+                 "uvicorn": "starlette"}.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"tasktail {name}: needs {exc.name!r}; install it with: pip install 'tasktail[{extra}]'",
+              file=sys.stderr)
+        return 2
     return module.main(rest)
 
 
