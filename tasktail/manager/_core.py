@@ -329,8 +329,9 @@ class ManagerCore:
             if last > cursor and first < below_seq
         ]
 
-    def sent(self, state: TaskState, connection: Connection, frames: list) -> None:
-        """Every frame of ``frames`` reached the socket."""
+    def sent(self, state: TaskState, connection: Connection, frames: list) -> bool:
+        """Every frame of ``frames`` reached the socket. True when nothing at all is left
+        to send (no queued message, replay or untold gap): the drain may stop asking."""
         last = frames[-1]
         if last is state.in_flight:  # the usual case: one queued message went out
             state.in_flight = None
@@ -338,13 +339,14 @@ class ManagerCore:
             self.delivered += 1
             connection.cursor = last.seq  # above the cursor: queued seqs are new to a client
             self._remember(state, last)
-            return
-        # Notices, or a replayed message: only the cursors move.
-        seq = last.seq if isinstance(last, LogMessage) else last.last_seq
-        if seq > connection.cursor:
-            connection.cursor = seq
-        if seq > state.sent_through:
-            state.sent_through = seq
+        else:
+            # Notices, or a replayed message: only the cursors move.
+            seq = last.seq if isinstance(last, LogMessage) else last.last_seq
+            if seq > connection.cursor:
+                connection.cursor = seq
+            if seq > state.sent_through:
+                state.sent_through = seq
+        return not (state.queue or connection.replay or state.gaps and state.gaps[-1][1] > connection.cursor)
 
     def _remember(self, state: TaskState, message: LogMessage) -> None:
         state.sent_through = message.seq

@@ -337,7 +337,8 @@ class ConnectionManager:
                 with anyio.CancelScope(shield=True):
                     await self.close_connection(connection)
                 raise
-            core.sent(state, connection, frames)
+            if core.sent(state, connection, frames):
+                return  # nothing left at all: no need to ask again
 
     async def _close_socket(self, websocket: Any, code: int, reason: str,
                             connection: Connection | None = None) -> None:
