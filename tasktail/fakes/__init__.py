@@ -35,6 +35,7 @@ from ._virtual_time import (
     WallClock,
     available_backends,
     run_virtual,
+    seed_scheduler,
     virtual_backend,
     virtual_time_backends,
 )

@@ -129,6 +129,21 @@ def virtual_backend(name: str, *, autojump_threshold: float = 0.0) -> tuple[str,
     raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
 
 
+def seed_scheduler(backend: str, seed: int = 0) -> None:
+    """Make trio's scheduler repeatable: it reverses each batch of runnable tasks at random
+    (to shake out order dependence) from a module-level RNG that only Hypothesis seeds.
+    Seeding it before a run gives the same interleaving for the same program every time."""
+    if backend != "trio":
+        return
+    try:
+        from trio._core import _run  # trio is optional; the RNG is private but stable since 0.11
+    except ImportError:  # pragma: no cover
+        return
+    rng = getattr(_run, "_r", None)
+    if rng is not None:
+        rng.seed(seed)
+
+
 def available_backends() -> tuple[str, ...]:
     """Backend names usable here (trio only if it is installed)."""
     try:

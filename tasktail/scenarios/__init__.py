@@ -13,11 +13,15 @@ from ._rules import CHECKS
 from ._result import RunResult, Violation
 from ._runner import run_program
 from ._subject import ALL_CAPABILITIES, CORE_RULES, RULE_CAPABILITIES, load_factory, reference_factory
-from ._suite import DEFAULT_EXAMPLES, ConformanceReport, RuleOutcome, check_connection_manager, determinism
+from ._findings import KINDS, Finding, SuiteError
+from ._report import ConformanceReport, RuleOutcome
+from ._subject import UsageError
+from ._suite import DEFAULT_EXAMPLES, PRECONDITIONS, check_connection_manager, determinism
 
 __all__ = [
     "ALL_CAPABILITIES", "Advance", "CHECKS", "CORE_RULES", "Cancel", "ConformanceReport", "Connect",
-    "DEFAULT_EXAMPLES", "Detach", "Disconnect", "Drop", "Fail", "Log", "Program", "Query", "RULE_CAPABILITIES",
-    "Release", "RuleOutcome", "RunResult", "Violation", "check_connection_manager", "determinism",
+    "DEFAULT_EXAMPLES", "Detach", "Disconnect", "Drop", "Fail", "Finding", "KINDS", "Log", "PRECONDITIONS", "Program",
+    "Query", "RULE_CAPABILITIES", "Release", "RuleOutcome", "RunResult", "SuiteError", "UsageError", "Violation",
+    "check_connection_manager", "determinism",
     "load_factory", "reference_factory", "run_program",
 ]

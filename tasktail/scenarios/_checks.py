@@ -19,17 +19,22 @@ from typing import TYPE_CHECKING
 
 from ._checks_final import final, owed_tasks
 from ._checks_transcript import misuse, order, replaced_closed
-from ._history import _accounted, _epoch_msgs, _stalled, _tasks, droppable
-from ._subject import call, seed_entries
+from ._findings import describe_exception
+from ._history import _stalled, _tasks, droppable, has_client
+from ._subject import call, queue_length, seed_entries
 
 if TYPE_CHECKING:
+    from ._record import Recorder as Run
     from ._record import SockRec
-    from ._runner import Run
 
-__all__ = ["after_disconnect", "detach", "droppable", "final", "on_connect_returned", "owed_tasks", "query", "step"]
+__all__ = ["after_disconnect", "detach", "droppable", "final", "has_client", "on_connect_returned", "owed_tasks",
+           "query", "step"]
 
 
 def on_connect_returned(run: Run, sock: SockRec) -> None:
+    """A connect returned: the sockets it replaced are replaced from now on. (Whether it
+    flushed what was queued is judged on delivery order, ``_checks_transcript.order``:
+    a manager may deliver through a writer task, after connect returned.)"""
     ret, task_id = sock.connect.ret, sock.task_id
     if sock.adopted and sock.disconnected_at is None:
         sock.epoch = run.epochs[task_id]  # it attached to the fresh task, if to any
@@ -39,18 +44,6 @@ def on_connect_returned(run: Run, sock: SockRec) -> None:
         if (other is not sock and other.task_id == task_id and other.replaced_at is None
                 and other.connect.outcome == "ok" and other.connect.ret < ret):
             other.replaced_at = ret
-    overlapping = any(o is not sock and o.task_id == task_id and o.connect.invoke < ret
-                      and (o.connect.ret is None or o.connect.ret > sock.connect.invoke) for o in run.sockets)
-    if (sock.after_seq is not None or sock.failed() or overlapping or sock.disconnected_at is not None
-            or sock.detached_at is not None or sock.adopted):
-        return
-    delivered = _accounted(run)
-    for msg in _epoch_msgs(run, task_id, sock.epoch):
-        if (msg.op.outcome == "ok" and msg.op.ret < sock.connect.invoke and msg.text not in delivered
-                and not droppable(run, msg)):
-            if run.violate("FLUSH-1", f"connect #{sock.connect.id} returned without sending {msg.text}, "
-                           f"queued before it began"):
-                return
 
 
 def after_disconnect(run: Run, task_id: str, rule: str) -> None:
@@ -58,11 +51,12 @@ def after_disconnect(run: Run, task_id: str, rule: str) -> None:
     try:
         status, count = manager.get_connection_status(task_id), manager.get_queued_message_count(task_id)
     except Exception as exc:
-        run.violate("QRY-1", f"query after disconnect({task_id!r}) raised {type(exc).__name__}: {exc}")
+        run.violate("QRY-1", f"query after disconnect({task_id!r}) raised {describe_exception(exc)}", "crashed")
         return
     left = seed_entries(manager, task_id)
     if status or count or left:
-        run.violate(rule, f"after disconnect({task_id!r}): status={status}, queued={count}, entries in {left}")
+        run.violate(rule, f"after disconnect({task_id!r}): status={status}, queued={count}, entries in {left}",
+                    "kept state")
 
 
 async def detach(run: Run, sock: SockRec) -> None:
@@ -75,12 +69,12 @@ async def detach(run: Run, sock: SockRec) -> None:
     try:
         await call(manager.detach, sock.task_id, sock.ws)
     except Exception as exc:
-        run._end(rec, "raised", f"{type(exc).__name__}: {exc}")
-        run.violate("REPL-2", f"detach raised {type(exc).__name__}: {exc}")
+        run._end(rec, "raised", describe_exception(exc))
+        run.violate("REPL-2", f"detach raised {describe_exception(exc)}", "crashed")
         return
     run._end(rec, "ok")
     if stale and before and not manager.get_connection_status(sock.task_id):
-        run.violate("REPL-2", f"detaching replaced socket {sock.sid} removed its successor")
+        run.violate("REPL-2", f"detaching replaced socket {sock.sid} removed its successor", "wrong answer")
 
 
 async def query(run: Run, task_id: str) -> None:
@@ -89,29 +83,40 @@ async def query(run: Run, task_id: str) -> None:
         status = run.manager.get_connection_status(task_id)
         count = run.manager.get_queued_message_count(task_id)
     except Exception as exc:
-        run._end(rec, "raised", f"{type(exc).__name__}: {exc}")
-        run.violate("QRY-1", f"query of {task_id!r} raised {type(exc).__name__}: {exc}")
+        run._end(rec, "raised", describe_exception(exc))
+        run.violate("QRY-1", f"query of {task_id!r} raised {describe_exception(exc)}", "crashed")
         return
     run._end(rec, "ok", f"-> connected={status!r}, queued={count!r}")
     if task_id not in _tasks(run) and (status is not False or count != 0):
-        run.violate("QRY-1", f"unknown task {task_id!r}: status={status!r}, queued={count!r}")
+        run.violate("QRY-1", f"unknown task {task_id!r}: status={status!r}, queued={count!r}", "wrong answer")
+
+
+def _held(run: Run, task_id: str) -> int | None:
+    queues = getattr(run.manager, "message_queues", None)
+    try:
+        queue = queues.get(task_id) if queues is not None else None
+    except Exception:  # noqa: BLE001 - not a mapping: nothing to read
+        return None
+    return None if queue is None else queue_length(queue)
+
 
 def step(run: Run, settled: bool = False) -> None:
     misuse(run)
-    order(run)
+    order(run, settled)
     manager, running = run.manager, run.running()
     for task_id in _tasks(run):
         try:
             status = manager.get_connection_status(task_id)
             count = manager.get_queued_message_count(task_id)
         except Exception as exc:
-            run.violate("QRY-1", f"query of {task_id!r} raised {type(exc).__name__}: {exc}")
+            run.violate("QRY-1", f"query of {task_id!r} raised {describe_exception(exc)}", "crashed")
             return
         in_flight = any(s.task_id == task_id and s.ws.sends_in_flight for s in run.sockets)
-        queue = getattr(manager, "message_queues", {}).get(task_id)
-        if count > run.cap + in_flight or (queue is not None and len(queue) > run.cap):
-            run.violate("CAP-1", f"{task_id} holds {count} queued messages; max_queue_size={run.cap}")
-        if count >= run.cap:
+        held = _held(run, task_id)
+        if (isinstance(count, int) and count > run.cap + in_flight) or (held is not None and held > run.cap):
+            run.violate("CAP-1", f"{task_id} holds {max(count, held or 0)} queued messages; "
+                        f"max_queue_size={run.cap}", "over cap")
+        if isinstance(count, int) and count >= run.cap:
             run.coverage["cap reached"] += 1
         if run.subject.claims("statistics"):
             _accounting(run, task_id)
@@ -119,27 +124,46 @@ def step(run: Run, settled: bool = False) -> None:
             cancelled = [m.text for m in run.msgs.values() if m.cancelled and m.task_id == task_id]
             rule = "FAIL-3" if cancelled else "FLUSH-2"  # a cancelled producer's message was left behind
             run.violate(rule, f"settled, {task_id} has a client and {count} queued messages"
-                        + (f" (cancelled: {cancelled})" if cancelled else ""))
+                        + (f" (cancelled: {cancelled})" if cancelled else ""), "left queued")
         current = [s for s in run.sockets if s.task_id == task_id and s.epoch == run.epochs[task_id]
                    and s.connect.outcome == "ok" and s.replaced_at is None and s.detached_at is None]
         if settled and status and current and current[-1].ws.events_of("send_failed"):
-            run.violate("FAIL-1", f"a send to socket {current[-1].sid} failed but {task_id} still has a client")
+            run.violate("FAIL-1", f"a send to socket {current[-1].sid} failed but {task_id} still has a client",
+                        "kept client")
         busy = [r for r in running if r.task_id == task_id]
         if len(busy) >= 2:
             run.coverage["contention on one task's lock"] += 1
         if busy and not _stalled(run, task_id):
-            others = [t for t in _tasks(run) if t != task_id and _stalled(run, t)]
-            rule, why = ("ISO-1", f"only {others} have stalled clients") if others else ("FLUSH-2", "deadlock")
-            run.violate(rule, f"#{busy[0].id} {busy[0].label} is blocked though no client of {task_id} "
-                        f"is stalled ({why})")
+            _blocked(run, task_id, busy)
     if settled and run.subject.claims("close_replaced"):
         replaced_closed(run)
     if settled and run.subject.claims("statistics"):  # a removed task's in-flight frame is in no bucket
         s = manager.statistics()
         if s.logged != s.delivered + s.queued + s.dropped + s.discarded:
-            run.violate("GAP-2", f"statistics() do not add up: {s}")
+            run.violate("GAP-2", f"statistics() do not add up: {s}", "accounting")
+
+
+def _blocked(run: Run, task_id: str, busy: list) -> None:
+    """Calls of ``task_id`` still running at the end of a step, though none of its clients
+    has a send in flight: another task's stalled client holds them (ISO-1), a producer
+    waits with no client at all (PROD-1), or the task's lock was never released (LOCK-2)."""
+    first = busy[0]
+    others = [t for t in _tasks(run) if t != task_id and _stalled(run, t)]
+    if others:
+        run.violate("ISO-1", f"#{first.id} {first.label} is blocked though no client of {task_id} is stalled "
+                    f"(only {others} have stalled clients)", "hung")
+        return
+    producers = [r for r in busy if r.label.startswith("send_log") and not r.had_client]
+    if producers and not has_client(run, task_id):
+        r = producers[0]
+        run.violate("PROD-1", f"#{r.id} {r.label} began with no client for {task_id} and is still waiting "
+                    f"({_held(run, task_id)} held in message_queues[{task_id!r}])", "blocked producer")
+        return
+    run.violate("LOCK-2", f"#{first.id} {first.label} is blocked though no client of {task_id} has a send in "
+                "flight: the task's lock was not released", "hung")
+
 
 def _accounting(run: Run, task_id: str) -> None:
     t = run.manager.task_statistics(task_id)
     if t.known and t.last_seq != t.delivered + t.queued + t.dropped:
-        run.violate("GAP-2", f"task_statistics({task_id!r}) do not add up: {t}")
+        run.violate("GAP-2", f"task_statistics({task_id!r}) do not add up: {t}", "accounting")

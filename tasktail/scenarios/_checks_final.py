@@ -9,7 +9,7 @@ from ._history import _accounted, _epoch_msgs, _tasks, droppable
 
 if TYPE_CHECKING:
     from ._record import Msg
-    from ._runner import Run
+    from ._record import Recorder as Run
 
 __all__ = ["final", "owed_tasks"]
 
@@ -36,17 +36,23 @@ def final(run: Run) -> None:
             continue
         if droppable(run, msg):
             continue  # reject-newest, accepted as NON-STRICT
+        if "live" in run.preconditions or ("queue" in run.preconditions and not _had_client(run, msg)):
+            continue  # the failed precondition's finding already says so (see _suite.PRECONDITIONS)
         sent_before = [s for s in run.sockets if any(f.payload and msg.text in str(f.payload)
                                                      for e in s.ws.events if (f := e.frame) is not None)]
         many = sum(1 for s in run.sockets if s.task_id == msg.task_id and s.epoch == msg.epoch) > 2
         rule = ("FAIL-3" if msg.cancelled else "FAIL-1" if sent_before else "REPL-1" if many
                 else "CAP-3" if len(_epoch_msgs(run, msg.task_id, msg.epoch)) > run.cap else "FLUSH-2")
-        if run.violate(rule, f"{msg.text} was never delivered (and was not dropped by the queue cap)"):
+        if run.violate(rule, f"{msg.text} was never delivered (and was not dropped by the queue cap)", "lost"):
             return
     if run.with_seq:
         _seqs(run)
     if run.subject.claims("gaps"):
         _gaps(run)
+
+
+def _had_client(run: Run, msg: Msg) -> bool:
+    return msg.op.had_client
 
 
 def _seqs(run: Run) -> None:
@@ -58,10 +64,12 @@ def _seqs(run: Run) -> None:
     for msgs in groups.values():
         for position, msg in enumerate(msgs, 1):
             if msg.seq is not None and msg.seq != position:
-                if run.violate("ORD-1", f"{msg.text} got seq {msg.seq}; it was call number {position} of its task"):
+                if run.violate("ORD-1", f"{msg.text} got seq {msg.seq}; it was call number {position} of its task",
+                               "wrong answer"):
                     return
             if msg.seq is not None and msg.text in by_text and by_text[msg.text] != msg.seq:
-                if run.violate("ORD-1", f"{msg.text} returned seq {msg.seq} but was sent with seq {by_text[msg.text]}"):
+                if run.violate("ORD-1", f"{msg.text} returned seq {msg.seq} but was sent with seq {by_text[msg.text]}",
+                               "wrong answer"):
                     return
 
 
@@ -78,7 +86,8 @@ def _gaps(run: Run) -> None:
                 if item.kind == "gap" and item.reason == "dropped":
                     span = set(range(item.first, item.last + 1))
                     if span & mine and sock.after_seq is None:
-                        if run.violate("GAP-1", f"socket {sock.sid} was told about seqs {sorted(span & mine)} twice"):
+                        if run.violate("GAP-1", f"socket {sock.sid} was told about seqs {sorted(span & mine)} twice",
+                                       "duplicated"):
                             return
                     mine |= span
                 elif item.kind == "log" and isinstance(item.seq, int):
@@ -88,9 +97,9 @@ def _gaps(run: Run) -> None:
                 acked |= set(range(1, sock.after_seq + 1))  # the client said it has them
         last = len([m for m in _epoch_msgs(run, task_id, epoch) if m.op.outcome != "raised"])
         if told & got:
-            if run.violate("GAP-1", f"{task_id}: seqs {sorted(told & got)} were announced dropped but delivered"):
+            if run.violate("GAP-1", f"{task_id}: seqs {sorted(told & got)} were announced dropped but delivered", "wrong answer"):
                 return
         silent = sorted(set(range(1, last + 1)) - told - got - acked)
         if silent:
-            if run.violate("GAP-1", f"{task_id}: seqs {silent} were neither delivered nor announced as dropped"):
+            if run.violate("GAP-1", f"{task_id}: seqs {silent} were neither delivered nor announced as dropped", "lost"):
                 return

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from . import _checks
+from ._findings import SuiteError, describe_exception, is_suite_bug
 from ._program import Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Op, Query, Release
 from ._record import Msg, OpRec, Recorder, RecordingSocket, SockRec, behaviour
 from ._subject import call
@@ -27,19 +28,24 @@ class Executor(Recorder):
 
     async def _log(self, rec: OpRec, kwargs: dict[str, Any], msg: Msg | None, invalid: str | None) -> None:
         epoch = self.epochs[rec.task_id]
+        rec.task = anyio.get_current_task().id
         try:
             with anyio.CancelScope() as rec.scope:
                 result = await call(self.manager.send_log, **kwargs)
         except Exception as exc:
-            self._end(rec, "raised", f"{type(exc).__name__}: {exc}")
+            if is_suite_bug(exc):
+                raise SuiteError(f"send_log #{rec.id}", exc) from exc
+            what = describe_exception(exc)
+            self._end(rec, "raised", what)
             if invalid is None and self.epochs[rec.task_id] != epoch:
                 # its task was disconnected while it ran: "raises nothing then or later"
-                self.violate("DISC-2", f"send_log #{rec.id} raised {type(exc).__name__}: {exc} after "
-                             f"{rec.task_id!r} was disconnected during it")
+                self.violate("DISC-2", f"send_log #{rec.id} {rec.label} raised {what} after "
+                             f"{rec.task_id!r} was disconnected during it", "crashed")
             elif invalid is None:
-                self.violate("FAIL-2", f"send_log #{rec.id} raised {type(exc).__name__}: {exc}")
+                self.violate("FAIL-2", f"send_log #{rec.id} {rec.label} raised {what}", "crashed")
             elif not isinstance(exc, (TypeError, ValueError)):
-                self.violate("VAL-1", f"bad {invalid} raised {type(exc).__name__}, not TypeError/ValueError")
+                self.violate("VAL-1", f"bad {invalid} raised {type(exc).__name__}, not TypeError/ValueError",
+                             "wrong answer")
             return
         if rec.scope.cancelled_caught:
             self._end(rec, "cancelled")
@@ -49,22 +55,26 @@ class Executor(Recorder):
             msg.seq = seq
         self._end(rec, "ok", "" if seq is None else f"seq {seq}")
         if invalid is not None:
-            self.violate("VAL-1", f"send_log with a bad {invalid} was accepted (#{rec.id})")
+            self.violate("VAL-1", f"send_log with a bad {invalid} was accepted (#{rec.id})", "wrong answer")
 
     async def _connect(self, rec: OpRec, sock: SockRec) -> None:
         kwargs = {} if sock.after_seq is None else {"after_seq": sock.after_seq}
+        rec.task = anyio.get_current_task().id
         try:
             await call(self.manager.connect, sock.ws, sock.task_id, **kwargs)
         except Exception as exc:
-            self._end(rec, "raised", f"{type(exc).__name__}: {exc}")
+            if is_suite_bug(exc):
+                raise SuiteError(f"connect #{rec.id}", exc) from exc
+            what = describe_exception(exc)
+            self._end(rec, "raised", what)
             healthy = sock.behaviour in ("instant", "gate") and not sock.failed()
             if sock.disconnected_at is not None or sock.adopted:
                 # (with after_seq, RES-3's ValueError is right: the fresh task has no such seq)
                 if healthy and sock.after_seq is None:
-                    self.violate("DISC-2", f"connect #{rec.id} raised {type(exc).__name__}: {exc} after "
-                                 f"{sock.task_id!r} was disconnected during it")
+                    self.violate("DISC-2", f"connect #{rec.id} {rec.label} raised {what} after "
+                                 f"{sock.task_id!r} was disconnected during it", "crashed")
             elif healthy and sock.replaced_at is None:
-                self.violate("FLUSH-1", f"connect #{rec.id} raised {type(exc).__name__}: {exc} on a healthy socket")
+                self.violate("FLUSH-1", f"connect #{rec.id} {rec.label} raised {what} on a healthy socket", "crashed")
             return
         self._end(rec, "ok")
         if sock.ws.events_of("send_failed"):
@@ -78,7 +88,9 @@ class Executor(Recorder):
         self._logs += 1
         task_id = f"t{op.task}"
         text = f"{task_id}#{self._logs}"
-        kwargs = {"task_id": task_id, "level": "info", "message": text}
+        kwargs: dict[str, Any] = {"task_id": task_id, "level": op.level, "message": text}
+        if op.progress is not None:
+            kwargs["progress"] = op.progress
         if op.finished:
             kwargs["finished"] = True
         if op.invalid:
@@ -86,9 +98,11 @@ class Executor(Recorder):
         rec = self._begin(op, f"send_log({kwargs['task_id']!r}, {kwargs['level']!r}, {text!r}"
                           + "".join(f", {k}={kwargs[k]!r}" for k in ("progress", "finished") if k in kwargs)
                           + ")", task_id)
+        rec.had_client = _checks.has_client(self, task_id)
         msg = None
         if op.invalid is None:
-            msg = self.msgs[text] = Msg(text, task_id, self.epochs[task_id], rec)
+            msg = self.msgs[text] = Msg(text, task_id, self.epochs[task_id], rec, level=op.level,
+                                        progress=op.progress, finished=op.finished)
         group.start_soon(self._log, rec, kwargs, msg, op.invalid)
 
     def _start_connect(self, op: Connect, group: anyio.abc.TaskGroup) -> None:
@@ -156,11 +170,14 @@ class Executor(Recorder):
     async def disconnect(self, task_id: str) -> None:
         if any(r.label.startswith("connect") and r.task_id == task_id for r in self.running()):
             self.coverage["disconnect during a flush"] += 1
-        busy = any(r.task_id == task_id for r in self.running())
+        running = [r for r in self.running() if r.task_id == task_id]
+        busy = bool(running)
         rec = self._begin(None, f"disconnect({task_id!r})", task_id)
         self.epochs[task_id] += 1
         for sock in self.sockets:
             if sock.task_id == task_id and sock.disconnected_at is None:
+                sock.senders_at_disconnect = frozenset(sock.ws.sending)
+                sock.waiters_at_disconnect = frozenset(r.task for r in running) - sock.senders_at_disconnect
                 if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
                     # Still connecting: it may end up the client of the fresh task (the
                     # reference attaches it there), or of nothing; judged when it returns.
@@ -170,8 +187,11 @@ class Executor(Recorder):
         try:
             result = await call(self.manager.disconnect, task_id)
         except Exception as exc:
-            self._end(rec, "raised", f"{type(exc).__name__}: {exc}")
-            self.violate("DISC-2" if busy else "DISC-1", f"disconnect raised {type(exc).__name__}: {exc}")
+            if is_suite_bug(exc):
+                raise SuiteError(f"disconnect({task_id!r})", exc) from exc
+            self._end(rec, "raised", describe_exception(exc))
+            self.violate("DISC-2" if busy else "DISC-1", f"disconnect({task_id!r}) raised {describe_exception(exc)}",
+                         "crashed")
             return
         self._end(rec, "ok", "" if result is None else f"-> {result!r}")
         _checks.after_disconnect(self, task_id, "DISC-2" if busy else "DISC-1")

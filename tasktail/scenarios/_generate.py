@@ -7,10 +7,13 @@ Theory of operation:
    send proceeds next (``Release``/``Fail``) is drawn like any other operation, so a
    failing schedule shrinks to the few steps that matter.
 2. Only operations the implementation can take are drawn: invalid inputs need
-   "validation", resume points "resume", cancellation "cancellation", slow and never
-   accepting sockets "send_timeout" (a seed-only manager has no timeout to get out).
+   "validation", resume points "resume", slow and never accepting sockets "send_timeout"
+   (a seed-only manager has no timeout to get out). Cancelling a producer is always drawn:
+   every await can be cancelled (LOCK-2); only keeping a cancelled producer's message
+   needs "cancellation" (FAIL-3). Levels and progress values vary, for FID-1.
 3. Each example is one ``run_program`` (a fresh event loop) per backend; hypothesis runs
-   with no database, a fixed seed and no deadline, so a seed reproduces a search.
+   with no database, a fixed seed and no deadline, so a seed reproduces a search. After a
+   counterexample the search goes on (see :func:`search`).
 4. A program is an *opening* (``_openings``) followed by the drawn operations. There are
    three openings, on one task: none (the drawn operations alone, as before openings
    existed); a backlog of one to three ``Log`` then a ``Connect`` whose sends wait at a
@@ -22,6 +25,7 @@ Theory of operation:
 from __future__ import annotations
 
 import collections
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +35,16 @@ from hypothesis import strategies as st
 
 from ._program import (Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Program, Query,
                        Release)
+from ._findings import Finding
 from ._result import RunResult
 from ._runner import run_program
 from ._subject import Subject
 
 __all__ = ["programs", "search", "SearchResult"]
+
+
+LEVELS = ["info", "info", "debug", "warning", "error", "success"]
+PROGRESS = [None, None, 0, 12.5, 50, 100]
 
 
 def _ops(subject: Subject) -> st.SearchStrategy:
@@ -51,7 +60,7 @@ def _ops(subject: Subject) -> st.SearchStrategy:
         invalid = st.none() | st.sampled_from(["level", "progress", "progress_bool", "task_id", "finished"])
     choices = [
         st.builds(Log, task=tasks, invalid=st.one_of(st.none(), st.none(), invalid)),
-        st.builds(Log, task=tasks),
+        st.builds(Log, task=tasks, level=st.sampled_from(LEVELS), progress=st.sampled_from(PROGRESS)),
         st.builds(Connect, task=tasks, behaviour=st.sampled_from(behaviours), after_seq=after),
         st.builds(Release, sock=st.integers(0, 3)),
         st.builds(Connect, task=tasks, behaviour=st.just("gate")),
@@ -62,11 +71,10 @@ def _ops(subject: Subject) -> st.SearchStrategy:
         st.builds(Drop, sock=st.integers(0, 3)),
         st.builds(Query, task=st.integers(0, 2)),
         st.builds(Advance, seconds=st.sampled_from([0.5, 6.0])),
+        st.builds(Cancel, index=st.integers(0, 3)),
     ]
     if subject.claims("detach"):
         choices.append(st.builds(Detach, sock=st.integers(0, 3)))
-    if subject.claims("cancellation"):
-        choices.append(st.builds(Cancel, index=st.integers(0, 3)))
     return st.one_of(*choices)
 
 
@@ -94,46 +102,90 @@ def programs(subject: Subject, max_ops: int = 24) -> st.SearchStrategy[Program]:
 @dataclass
 class SearchResult:
     backend: str
-    examples: int = 0
+    examples: int = 0  # generated programs run (shrinking not counted)
     steps: int = 0  # operations executed, shrinking included
-    first_failure_at: int | None = None  # programs run until the first one failed, that one included
-    failure: RunResult | None = None
+    findings: list[Finding] = field(default_factory=list)
     coverage: collections.Counter = field(default_factory=collections.Counter)
+
+    @property
+    def failure(self) -> RunResult | None:  # the first finding's run, for callers of one failure
+        return self.runs[0] if self.runs else None
+
+    runs: list[RunResult] = field(default_factory=list)
+
+
+MAX_FINDINGS = 12  # distinct counterexamples per backend before the search stops looking
 
 
 def search(subject: Subject, backend: str, *, examples: int, seed: int, nonstrict: frozenset[str] = frozenset(),
-           record: list | None = None, rules: frozenset[str] | None = None) -> SearchResult:
-    """Run up to ``examples`` generated programs; shrink and return the first failure.
+           record: list | None = None, rules: frozenset[str] | None = None,
+           preconditions: frozenset[str] = frozenset(), deadline: float | None = None) -> SearchResult:
+    """Run ``examples`` generated programs; shrink, record and set aside each new violation.
 
-    Only violations of ``rules`` (default: all) count: looking for one rule's
-    counterexample does not stop at another rule's."""
+    After a counterexample is shrunk its signature (rule, kind) is *known*: later runs note
+    it without stopping, and the search goes on with a fresh seed of the same sequence for
+    the programs still owed, so every rule gets the whole budget (SPEC: PASS means it did).
+    Only violations of ``rules`` (default: all) count."""
     result = SearchResult(backend)
+    known: set = set()
+    rounds = 0
+    while result.examples < examples and len(result.findings) < MAX_FINDINGS:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        run = _one_round(subject, backend, examples - result.examples, seed * 1_000_003 + rounds, nonstrict,
+                         record, rules, frozenset(known), preconditions, result, deadline)
+        rounds += 1
+        if run is None:
+            break
+        program_number = result.examples
+        for violation in run.violations:
+            if violation.signature in known:
+                continue
+            known.add(violation.signature)
+            result.runs.append(run)
+            result.findings.append(Finding(violation.rule, violation.kind, violation.message, backend,
+                                           f"program #{program_number}", program=run.program, trace=run.trace()))
+    return result
+
+
+class _Stop(Exception):
+    """The deadline passed: end this round without a counterexample."""
+
+
+def _one_round(subject: Subject, backend: str, budget: int, seed: int, nonstrict: frozenset[str],
+               record: list | None, rules: frozenset[str] | None, known: frozenset, preconditions: frozenset[str],
+               result: SearchResult, deadline: float | None) -> RunResult | None:
+    """One hypothesis search of up to ``budget`` programs; the shrunk failing run, or None."""
     last: dict[str, Any] = {}
 
     @hypothesis_seed(seed)
-    @settings(database=None, max_examples=examples, deadline=None, derandomize=False,
+    @settings(database=None, max_examples=budget, deadline=None, derandomize=False,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
               phases=[Phase.explicit, Phase.generate, Phase.shrink], print_blob=False)
     @given(programs(subject))
     def one(program: Program) -> None:
-        run = run_program(subject, program, backend=backend, nonstrict=nonstrict, rules=rules)
-        result.examples += 1
+        if "run" not in last:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise _Stop
+            result.examples += 1
+        run = run_program(subject, program, backend=backend, nonstrict=nonstrict, rules=rules, known=known,
+                          preconditions=preconditions)
         result.steps += len(program.ops)
         if record is not None:
             record.append(run.trace())
         result.coverage.update(run.coverage)
         if not run.ok:
-            if result.first_failure_at is None:
-                result.first_failure_at = result.examples
             last["run"] = run
             raise AssertionError(str(run.violations[0]))
 
     try:
         one()
+    except _Stop:
+        return None
     except AssertionError:
         # The last failing run hypothesis executed is the shrunk one; re-run it to be sure.
         shrunk = last["run"]
-        result.failure = run_program(subject, shrunk.program, backend=backend, nonstrict=nonstrict, rules=rules)
-        if result.failure.ok:  # flaky: report what we saw
-            result.failure = shrunk
-    return result
+        again = run_program(subject, shrunk.program, backend=backend, nonstrict=nonstrict, rules=rules, known=known,
+                            preconditions=preconditions)
+        return again if not again.ok else shrunk  # (flaky: report what was seen)
+    return None

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._record import Msg
-    from ._runner import Run
+    from ._record import Recorder as Run
 
-__all__ = ["droppable"]
+__all__ = ["droppable", "has_client"]
 
 
 def _epoch_msgs(run: Run, task_id: str, epoch: int) -> list[Msg]:
@@ -48,3 +48,17 @@ def _stalled(run: Run, task_id: str) -> bool:
 
 def _tasks(run: Run) -> list[str]:
     return sorted({m.task_id for m in run.msgs.values()} | {s.task_id for s in run.sockets})
+
+
+def has_client(run: Run, task_id: str) -> bool:
+    """The task has a client that can still take frames, or a connect of it is running."""
+    epoch = run.epochs[task_id]
+    for s in run.sockets:
+        if s.task_id != task_id:
+            continue
+        if s.connect.outcome is None:
+            return True
+        if (s.epoch == epoch and s.connect.outcome == "ok" and not s.failed() and s.replaced_at is None
+                and s.detached_at is None and s.disconnected_at is None):
+            return True
+    return False

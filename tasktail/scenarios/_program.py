@@ -40,13 +40,15 @@ class Op:
 
 @dataclass(frozen=True)
 class Log(Op):
-    """``send_log(task, "info", <unique text>)``; ``invalid`` names a bad argument to pass."""
+    """``send_log(task, level, <unique text>, progress)``; ``invalid`` names a bad argument."""
 
     name: ClassVar[str] = "log"
     background: ClassVar[bool] = True
     task: int = 0
     invalid: str | None = None
     finished: bool = False
+    level: str = "info"
+    progress: float | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ class OpRec:
     detail: str = ""
     scope: anyio.CancelScope | None = None
     sock: int | None = None
+    task: int | None = None  # the anyio task running it (to tell which call sent a frame)
+    had_client: bool = True  # a send_log began while its task had a client or a connect running
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Msg:
     op: OpRec
     seq: int | None = None
     cancelled: bool = False
+    level: str = "info"
+    progress: float | None = None
+    finished: bool = False
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Delivery:
     started: int
     sid: int
     item: Item
+    sender: int | None = None  # the anyio task that sent it
 
 
 @dataclass
@@ -68,6 +74,10 @@ class SockRec:
     detached_at: int | None = None
     accepting: bool = False
     adopted: bool = False  # its connect was running when the task was disconnected
+    accepted_at: int | None = None  # tick its accept() returned
+    #: when its task was disconnected: the calls that were sending on it, and those waiting
+    senders_at_disconnect: frozenset = frozenset()
+    waiters_at_disconnect: frozenset = frozenset()
 
     @property
     def gate(self) -> Gate | None:
@@ -83,24 +93,34 @@ class RecordingSocket(FakeWebSocket):
     def __init__(self, behaviour: Any, run: Recorder, sid: int) -> None:
         super().__init__(behaviour, strict=False)
         self._run, self.sid = run, sid
+        self.sending: dict[int, int] = {}  # anyio task id -> tick its send started
 
     async def accept(self, *args: Any, **kwargs: Any) -> None:
         rec = self._run.sockets[self.sid]
         rec.accepting = True
         try:
             await super().accept(*args, **kwargs)
+            rec.accepted_at = self._run.tick()
         finally:
             rec.accepting = False
 
+    async def _recorded(self, send: Any) -> None:
+        started, task = self._run.tick(), anyio.get_current_task().id
+        self.sending[task] = started
+        try:
+            await send
+        finally:
+            self.sending.pop(task, None)
+        self._run.delivered(self.sid, started, self.frames[-1].payload, task)
+
     async def send_text(self, data: str) -> None:
-        started = self._run.tick()
-        await super().send_text(data)
-        self._run.delivered(self.sid, started, self.frames[-1].payload)
+        await self._recorded(super().send_text(data))
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
-        started = self._run.tick()
-        await super().send_json(data, mode)
-        self._run.delivered(self.sid, started, self.frames[-1].payload)
+        await self._recorded(super().send_json(data, mode))
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._recorded(super().send_bytes(data))
 
 
 def behaviour(name: str) -> Any:
@@ -114,10 +134,15 @@ class Recorder:
     """The state of one run and how it is recorded; :mod:`._checks` reads it."""
 
     def __init__(self, subject: Subject, program: Program, nonstrict: frozenset[str] = frozenset(),
-                 rules: frozenset[str] | None = None) -> None:
+                 rules: frozenset[str] | None = None, known: frozenset = frozenset(),
+                 preconditions: frozenset[str] = frozenset()) -> None:
         self.subject, self.program, self.nonstrict, self.rules = subject, program, nonstrict, rules
+        #: signatures (rule, kind) already found: noted, and the run goes on looking for others
+        self.known = known
+        #: preconditions that failed (``_suite.PRECONDITIONS``): their consequences are set aside
+        self.preconditions = preconditions
         self._ignored: set[tuple[str, str]] = set()
-        self.cap = program.max_queue_size
+        self.cap = subject.fixed_cap or program.max_queue_size
         self.with_seq = subject.claims("seq")
         self._tick = 0
         self.ops: list[OpRec] = []
@@ -135,16 +160,17 @@ class Recorder:
         self._tick += 1
         return self._tick
 
-    def delivered(self, sid: int, started: int, payload: Any) -> None:
-        d = Delivery(self.tick(), started, sid, parse_frame(payload, self.with_seq))
+    def delivered(self, sid: int, started: int, payload: Any, sender: int | None = None) -> None:
+        d = Delivery(self.tick(), started, sid, parse_frame(payload, self.with_seq), sender)
         self.deliveries.append(d)
         self.history.append(f"{d.tick:>4} socket {sid} <- {d.item.short()}")
 
-    def violate(self, rule: str, message: str) -> bool:
+    def violate(self, rule: str, message: str, kind: str) -> bool:
         """Record a violation; True if it counts. A rule outside ``rules`` (the ones being
-        checked) is only noted in the history and the run goes on looking for the others."""
-        if self.rules is None or rule in self.rules:
-            self.violations.append(Violation(rule, message, self._tick))
+        checked), or a signature already found, is only noted in the history and the run
+        goes on looking for the others."""
+        if (self.rules is None or rule in self.rules) and (rule, kind) not in self.known:
+            self.violations.append(Violation(rule, message, self._tick, kind))
             return True
         if (rule, message) not in self._ignored:
             self._ignored.add((rule, message))

@@ -15,6 +15,11 @@ class Violation:
     rule: str
     message: str
     tick: int
+    kind: str = "wrong answer"  # see _findings.KINDS
+
+    @property
+    def signature(self) -> tuple[str, str]:
+        return (self.rule, self.kind)
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.message}"

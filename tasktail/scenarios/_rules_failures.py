@@ -8,7 +8,8 @@ import anyio
 
 from tasktail.fakes import FailOnSend, Gate, Latency
 
-from ._rules import Harness, check, expect, wait_blocked
+from ._findings import describe_exception
+from ._harness import Failed, Harness, check, expect, expect_texts, wait_blocked
 
 __all__ = ["conform_disc1_disconnect_removes_everything", "conform_disc2_disconnect_during_flush",
     "conform_disc2_disconnect_during_inflight_send", "conform_fail1_send_error_requeues_and_drops_client",
@@ -28,42 +29,60 @@ async def conform_fail1_send_error_requeues_and_drops_client(h: Harness) -> None
     first = h.socket(FailOnSend(1, RuntimeError("boom")))
     await h.connect(first, "t")
     await h.log("t", "t#0")
-    expect(h.status("t") == (False, 1), f"after a failed send (connected, queued) = {h.status('t')}")
+    await h.settle()
+    expect(not h.status("t")[0], f"after a failed send the task still has a client: (connected, queued) = "
+           f"{h.status('t')}", "kept client")
     await h.log("t", "t#1")
     second = h.socket()
     await h.connect(second, "t")
-    expect(h.texts(second) == ["t#0", "t#1"], f"the next client got {h.texts(second)}")
+    await h.settle()
+    expect_texts(h.texts(second), ["t#0", "t#1"], f"after a send to the first client failed, the next client got "
+                 f"{h.texts(second)}")
     if h.claims("close_codes"):
-        expect(first.close_code == 1011, f"failed socket closed with {first.close_code}, not 1011")
+        expect(first.close_code == 1011, f"failed socket closed with {first.close_code}, not 1011", "wrong close code")
     if h.claims("send_timeout"):
         h.build(send_timeout=1.0)
         slow = h.socket(Latency(100.0))
         await h.connect(slow, "t")
         with anyio.fail_after(50):
             await h.log("t", "t#slow")
-        expect(h.status("t") == (False, 1), f"after a send timeout (connected, queued) = {h.status('t')}")
+        await h.settle()
+        expect(h.status("t") == (False, 1), f"after a send timeout (connected, queued) = {h.status('t')}",
+               "kept client")
         if h.claims("close_codes"):
-            expect(slow.close_code == 4001, f"timed-out socket closed with {slow.close_code}, not 4001")
+            expect(slow.close_code == 4001, f"timed-out socket closed with {slow.close_code}, not 4001",
+                   "wrong close code")
 
 
-@check("FAIL-2")
+@check("FAIL-2", needs=())
 async def conform_fail2_producer_never_sees_client_failures(h: Harness) -> None:
     """Vanished, failing and closed clients never make send_log raise."""
     h.build()
-    for n, behaviour in enumerate([FailOnSend(1), FailOnSend(1, RuntimeError("x")), None]):
+    for n, (behaviour, what) in enumerate([(FailOnSend(1), "a vanished client (send raises OSError)"),
+                                           (FailOnSend(1, RuntimeError("x")), "a send raising RuntimeError"),
+                                           (None, "a client that went away before the send")]):
         ws = h.socket(behaviour)
         await h.connect(ws, "t")
+        await h.settle()
         if behaviour is None:
             ws.client.vanish()
-        await h.log("t", f"t#{n}")
+        try:
+            await h.log("t", f"t#{n}")
+            await h.settle()
+        except Exception as exc:
+            raise Failed(f"send_log raised {describe_exception(exc)} because of {what}", "crashed") from None
     gate, ws = await h.gated_client("u")
-    async with anyio.create_task_group() as group:
-        group.start_soon(h.log, "u", "u#gated")
-        await gate.wait_pending(1)
-        gate.fail_pending()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(h.log, "u", "u#gated")
+            await h.pending(gate)
+            gate.fail_pending()
+            await h.settle()
+    except Exception as exc:
+        raise Failed(f"send_log raised {describe_exception(exc)} because its stalled send failed", "crashed") from None
 
 
-@check("DISC-1")
+@check("DISC-1", needs=())
 async def conform_disc1_disconnect_removes_everything(h: Harness) -> None:
     """disconnect forgets client, queue and lock; it is idempotent and fine for unknown tasks."""
     h.build()
@@ -77,13 +96,16 @@ async def conform_disc1_disconnect_removes_everything(h: Harness) -> None:
     ws = h.socket()
     connection = await h.connect(ws, "u")
     await h.log("u", "u#0")
+    await h.settle()
     await h.disconnect("u")
+    await h.settle()
     h.expect_gone("u", "disconnect of a connected task")
     if h.claims("close_codes") and connection is not None and hasattr(connection, "close_code"):
-        expect(connection.close_code == 4002, f"connection handle ended with {connection.close_code}, not 4002")
+        expect(connection.close_code == 4002, f"connection handle ended with {connection.close_code}, not 4002",
+               "wrong close code")
 
 
-@check("DISC-2")
+@check("DISC-2", needs=("live",))
 async def conform_disc2_disconnect_during_inflight_send(h: Harness) -> None:
     """disconnect while a send is stalled: nothing raises, nothing comes back, nothing more is sent."""
     h.build()
@@ -91,13 +113,15 @@ async def conform_disc2_disconnect_during_inflight_send(h: Harness) -> None:
     async with anyio.create_task_group() as group:
         group.start_soon(h.log, "t", "t#0")
         group.start_soon(h.log, "t", "t#1")
-        await gate.wait_pending(1)
+        await h.pending(gate)
         await wait_blocked()
         await h.disconnect("t")
         h.expect_gone("t", "disconnect during a send")
         gate.open()
+    await h.settle()
     h.expect_gone("t", "the in-flight send finished")
-    expect(len(h.texts(ws)) <= 1, f"the removed socket got {h.texts(ws)} (only the in-flight frame is allowed)")
+    expect(len(h.texts(ws)) <= 1, f"the removed socket got {h.texts(ws)} (only the in-flight frame is allowed)",
+           "sent after disconnect")
 
 
 @check("DISC-2")
@@ -108,42 +132,51 @@ async def conform_disc2_disconnect_during_flush(h: Harness) -> None:
     async with h.connect_held_at_first_send("t") as (_, gate, ws):
         await h.disconnect("t")
         gate.open()
+    await h.settle()
     h.expect_gone("t", "disconnect during a flush")
-    expect(len(h.texts(ws)) <= 1, f"the removed socket got {h.texts(ws)} (only the in-flight frame is allowed)")
+    expect(len(h.texts(ws)) <= 1, f"the removed socket got {h.texts(ws)} (only the in-flight frame is allowed)",
+           "sent after disconnect")
 
 
-@check("REPL-1")
+@check("REPL-1", needs=("live",))
 async def conform_repl1_second_connect_replaces_first(h: Harness) -> None:
     """The newest client of a task gets its messages; the old one gets nothing more."""
     h.build()
     old, new = h.socket(), h.socket()
     await h.connect(old, "t")
     await h.log("t", "t#0")
+    await h.settle()
     await h.connect(new, "t")
     await h.log("t", "t#1")
-    expect(h.texts(old) == ["t#0"] and h.texts(new) == ["t#1"], f"old got {h.texts(old)}, new {h.texts(new)}")
+    await h.settle()
+    expect("t#1" not in h.texts(old), f"the replaced client got {h.texts(old)}", "sent after replacement")
+    expect(h.texts(old) + h.texts(new) == ["t#0", "t#1"], f"old got {h.texts(old)}, new {h.texts(new)}", "lost")
     if h.claims("close_replaced"):
-        expect(old.close_code == 4000, f"the replaced socket was closed with {old.close_code}, not 4000")
+        expect(old.close_code == 4000, f"the replaced socket was closed with {old.close_code}, not 4000",
+               "wrong close code")
 
 
-@check("REPL-1")
+@check("REPL-1", needs=("live",))
 async def conform_repl1_replacement_during_inflight_send(h: Harness) -> None:
     """A replacement while a send is stalled: every message reaches exactly one client."""
     h.build()
     gate = Gate()
     old, new = h.socket(gate), h.socket()
     await h.connect(old, "t")
+    await h.settle()
     async with anyio.create_task_group() as group:
         group.start_soon(h.log, "t", "t#0")
-        await gate.wait_pending(1)
+        await h.pending(gate)
         group.start_soon(h.connect, new, "t")
         await wait_blocked()
         group.start_soon(h.log, "t", "t#1")
         await wait_blocked()
         gate.open()
+    await h.settle()
     got = h.texts(old) + h.texts(new)
-    expect(sorted(got) == ["t#0", "t#1"] and "t#1" in h.texts(new),
-           f"old got {h.texts(old)}, new got {h.texts(new)}")
+    expect(sorted(set(got)) == ["t#0", "t#1"], f"old got {h.texts(old)}, new got {h.texts(new)}", "lost")
+    expect("t#1" in h.texts(new), f"t#1, logged after the new client connected, went to the old one: "
+           f"old got {h.texts(old)}, new got {h.texts(new)}", "sent after replacement")
 
 
 @check("ISO-1")
@@ -153,19 +186,20 @@ async def conform_iso1_stalled_client_does_not_delay_other_tasks(h: Harness) -> 
     gate, _ = await h.gated_client("slow")
     async with anyio.create_task_group() as group:
         group.start_soon(h.log, "slow", "slow#0")
-        await gate.wait_pending(1)
+        await h.pending(gate)
+        ws = h.socket()
         try:
             with anyio.fail_after(1):
-                ws = h.socket()
                 await h.log("fast", "fast#0")
                 await h.connect(ws, "fast")
                 await h.log("fast", "fast#1")
+                await h.settle()
                 await h.disconnect("fast")
         except TimeoutError:
-            raise AssertionError("task 'fast' waited for task 'slow''s stalled client") from None
+            raise Failed("task 'fast' waited for task 'slow''s stalled client", "hung") from None
         finally:
             gate.open()
-    expect(h.texts(ws) == ["fast#0", "fast#1"], f"'fast' client got {h.texts(ws)}")
+    expect_texts(h.texts(ws), ["fast#0", "fast#1"], f"'fast' client got {h.texts(ws)}")
 
 
 # -- extension rules -----------------------------------------------------------------------
@@ -176,7 +210,7 @@ async def conform_fail3_cancelled_producer_keeps_its_message(h: Harness) -> None
     gate, ws = await h.gated_client("t")
     async with anyio.create_task_group() as group:
         group.start_soon(h.log, "t", "t#0")
-        await gate.wait_pending(1)
+        await h.pending(gate)
         with anyio.CancelScope() as scope:
             scope.cancel()
             await h.log("t", "t#cancelled")  # waits for the lock, and is cancelled there
@@ -188,7 +222,7 @@ async def conform_fail3_cancelled_producer_keeps_its_message(h: Harness) -> None
     gate, ws = await h.gated_client("u")
     async with anyio.create_task_group() as group:
         group.start_soon(h.log, "u", "u#0")
-        await gate.wait_pending(1)
+        await h.pending(gate)
         group.cancel_scope.cancel()
     expect(h.status("u") == (False, 1), f"cancelled mid-send: (connected, queued) = {h.status('u')}")
 

@@ -13,7 +13,7 @@ import anyio.to_thread
 
 from tasktail.fakes import FakeWebSocket
 
-from ._rules import Harness, check, expect, wait_blocked
+from ._harness import Harness, check, expect, wait_blocked
 
 __all__ = ["CLOSE_CODES", "conform_adapt1_streams_then_detaches", "conform_adapt2_bad_after_seq_is_refused",
     "conform_adapt3_oversized_client_frame", "conform_close1_only_documented_codes",
@@ -23,17 +23,18 @@ __all__ = ["CLOSE_CODES", "conform_adapt1_streams_then_detaches", "conform_adapt
 
 # -- threads -------------------------------------------------------------------------------
 
-@check("THR-1")
+@check("THR-1", real_time=True)
 async def conform_thr1_threadsafe_logger(h: Harness) -> None:
     h.build()
     ws = h.socket()
     await h.connect(ws, "t")
     logger = h.manager.threadsafe()
     entry = await anyio.to_thread.run_sync(lambda: logger.send_log("t", "info", "t#thread"))
-    expect(h.texts(ws) == ["t#thread"] and entry.seq == 1, f"got {h.texts(ws)}")
+    await h.settle()
+    expect(h.texts(ws) == ["t#thread"] and h.seq_of(entry, "the thread's send_log") == 1, f"got {h.texts(ws)}")
 
 
-@check("THR-2")
+@check("THR-2", needs=(), real_time=True, after_loop=lambda logger: thr2_after_loop(logger))
 async def conform_thr2_clear_failures(h: Harness) -> None:
     h.build()
     logger = h.manager.threadsafe()
@@ -43,7 +44,7 @@ async def conform_thr2_clear_failures(h: Harness) -> None:
         pass
     else:
         raise AssertionError("send_log on the loop's own thread did not raise RuntimeError")
-    h.__dict__["after_loop"] = logger  # checked by the suite after the loop closed
+    h.after_loop = logger  # checked by the suite after the loop closed
 
 
 def thr2_after_loop(logger) -> str | None:

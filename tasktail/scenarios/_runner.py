@@ -24,12 +24,13 @@ from typing import Any
 
 import anyio
 
-from tasktail.fakes import virtual_backend
+from tasktail.fakes import seed_scheduler, virtual_backend
 
 from . import _checks
 from ._execute import Executor
 from ._program import Connect, Program
 from ._result import RunResult
+from ._findings import SuiteError, describe_exception, is_suite_bug, leaves
 from ._subject import Subject, parse_frame
 
 __all__ = ["Run", "run_program"]
@@ -47,6 +48,7 @@ class Run(Executor):
         if p.send_timeout is not None:
             extra["send_timeout"] = p.send_timeout
         self.manager = s.build(p.max_queue_size, **extra)
+        self.history.append(f"   0 manager = factory({', '.join(f'{k}={v!r}' for k, v in s.config(p.max_queue_size, **extra).items())})")
         async with anyio.create_task_group() as group:
             for op in p.ops:
                 await self.do(op, group)
@@ -67,9 +69,12 @@ class Run(Executor):
                 await anyio.sleep(1.0)
             await anyio.wait_all_tasks_blocked()
             return True
-        stuck = ", ".join(f"#{r.id} {r.label}" for r in self.running())
-        self.violate("FLUSH-2", f"deadlock {what}: still running after every gate opened and "
-                     f"{SETTLE_SECONDS:.0f}s passed: {stuck}")
+        stuck = self.running()
+        names = ", ".join(f"#{r.id} {r.label}" for r in stuck)
+        producers = [r for r in stuck if r.label.startswith("send_log") and not r.had_client]
+        rule = "PROD-1" if producers and len(producers) == len(stuck) else "LOCK-2"
+        self.violate(rule, f"{what}: still running after every gate opened and {SETTLE_SECONDS:.0f} virtual seconds "
+                     f"passed: {names}", "blocked producer" if rule == "PROD-1" else "hung")
         return False
 
     async def settle(self, group: anyio.abc.TaskGroup) -> None:
@@ -79,7 +84,7 @@ class Run(Executor):
         _checks.step(self, settled=True)
         if self.violations:
             return
-        for task_id in _checks.owed_tasks(self):
+        for task_id in [] if self.preconditions else _checks.owed_tasks(self):
             await self.do(Connect(task=int(task_id[1:]), behaviour="instant"), group)
         if not await self._wait_done("after the final connects"):
             return
@@ -99,19 +104,30 @@ class Run(Executor):
 
 
 def run_program(factory: Any, program: Program, *, backend: str = "asyncio", capabilities: Any = None,
-                nonstrict: frozenset[str] = frozenset(), rules: frozenset[str] | None = None) -> RunResult:
+                nonstrict: frozenset[str] = frozenset(), rules: frozenset[str] | None = None,
+                known: frozenset = frozenset(), preconditions: frozenset[str] = frozenset(),
+                config: dict[str, Any] | None = None) -> RunResult:
     """Run ``program`` once on ``backend`` in virtual time; return what happened.
 
-    ``rules`` (default: all) are the rules being checked: a violation of another rule is
-    noted in the history and does not end the run."""
-    subject = factory if isinstance(factory, Subject) else Subject(factory, capabilities)
-    run = Run(subject, program, nonstrict, rules)
+    ``rules`` (default: all) are the rules being checked, ``known`` the (rule, kind)
+    signatures already found: a violation of another rule, or of a known signature, is
+    noted in the history and does not end the run. A bug of the suite raises SuiteError."""
+    subject = factory if isinstance(factory, Subject) else Subject(factory, capabilities, config)
+    run = Run(subject, program, nonstrict, rules, known, preconditions)
     name, options = virtual_backend(backend)
+    seed_scheduler(backend, len(program.ops))  # the same program interleaves the same way every time
     try:
         anyio.run(run.main, backend=name, backend_options=options)
-    except Exception as exc:  # noqa: BLE001 - the implementation's bug, reported as a violation
-        leaf = exc
-        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-            leaf = leaf.exceptions[0]
-        run.violate("FAIL-2", f"the run crashed: {type(leaf).__name__}: {leaf}")
+    except SuiteError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - whatever escaped the implementation
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        inner = [e for e in leaves(exc) if isinstance(e, SuiteError)]
+        if inner:
+            raise inner[0] from None
+        if is_suite_bug(exc):
+            raise SuiteError("a generated program", exc) from exc
+        run.violate("FAIL-2", f"the run crashed outside any call the suite made: {describe_exception(exc)}",
+                    "crashed")
     return run.result(backend)

@@ -18,14 +18,23 @@ import fnmatch
 import importlib
 import inspect
 import json
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "ALL_CAPABILITIES", "CORE_RULES", "RULE_CAPABILITIES", "Item", "Subject", "load_factory",
-    "parse_frame", "reference_factory", "select_rules",
+    "ALL_CAPABILITIES", "CORE_RULES", "RULE_CAPABILITIES", "SEED_API", "Item", "Subject", "UsageError",
+    "load_factory", "parse_frame", "queue_length", "reference_factory", "select_rules",
 ]
+
+#: what a manager must have for the suite to judge it at all
+SEED_API = ("connect", "disconnect", "send_log", "get_connection_status", "get_queued_message_count")
+
+
+class UsageError(ValueError):
+    """The suite cannot be applied as asked (bad factory, config, option): exit status 2."""
 
 #: capability -> what claiming it means
 ALL_CAPABILITIES: dict[str, str] = {
@@ -50,13 +59,14 @@ ALL_CAPABILITIES: dict[str, str] = {
 #: rule -> capabilities it needs (empty: core, always checked)
 RULE_CAPABILITIES: dict[str, frozenset[str]] = {rule: frozenset(caps) for rule, caps in {
     "WIRE-1": {"seq"}, "WIRE-2": {"seq", "gaps"}, "WIRE-3": {"seq", "expiry"},
-    "ORD-1": {"seq"}, "ORD-2": (), "ORD-3": (),
+    "FID-1": (), "ORD-1": {"seq"}, "ORD-2": (), "ORD-3": (),
     "FLUSH-1": (), "FLUSH-2": (), "FLUSH-3": (),
     "CAP-1": (), "CAP-2": {"overflow", "finish"}, "CAP-3": (), "CAP-4": {"overflow"},
     "CAP-5": {"overflow"}, "GAP-1": {"seq", "gaps"}, "GAP-2": {"statistics"},
     "FAIL-1": (), "FAIL-2": (), "FAIL-3": {"cancellation"},
     "DISC-1": (), "DISC-2": (), "DISC-3": {"seq"},
     "REPL-1": (), "REPL-2": {"detach"}, "ISO-1": (),
+    "LOCK-1": (), "LOCK-2": (), "LOCK-3": (), "LOCK-4": (), "PROD-1": (),
     "VAL-1": {"validation"}, "VAL-2": {"validation"}, "QRY-1": (), "FIN-1": {"finish"},
     "RES-1": {"resume", "seq"}, "RES-2": {"resume", "seq", "gaps"}, "RES-3": {"resume"},
     "MEM-1": (), "MEM-2": {"compact"}, "MEM-3": {"expiry"}, "MEM-4": {"expiry"},
@@ -88,18 +98,20 @@ def load_factory(spec: str) -> Callable[..., Any]:
     """``"package.module:attr"`` (``attr`` may be dotted) -> the callable. Raises ValueError."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"{spec!r} is not MODULE:FACTORY")
+        raise UsageError(f"{spec!r} is not MODULE:FACTORY")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as pytest does: a module beside you is importable
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"cannot import {module_name!r}: {exc}") from exc
+        raise UsageError(f"cannot import {module_name!r} (from {os.getcwd()}): {exc}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"{module_name!r} has no attribute {attr!r}") from None
+            raise UsageError(f"{module_name!r} has no attribute {attr!r}") from None
     if not callable(obj):
-        raise ValueError(f"{spec} is not callable")
+        raise UsageError(f"{spec} is not callable")
     return obj
 
 
@@ -124,6 +136,12 @@ class Item:
 
 
 def parse_frame(payload: str | bytes, with_seq: bool) -> Item:
+    """A frame sent with ``send_text``, ``send_json`` or ``send_bytes`` (UTF-8 JSON)."""
+    if isinstance(payload, (bytes, bytearray)):
+        try:
+            payload = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError:
+            return Item("other", raw=payload)
     try:
         data = json.loads(payload)
     except (ValueError, TypeError):
@@ -139,20 +157,52 @@ def parse_frame(payload: str | bytes, with_seq: bool) -> Item:
     return Item("other", raw=data)
 
 
-class Subject:
-    """A factory plus the capabilities it claims; builds managers with the right config."""
+def queue_length(queue: Any) -> int | None:
+    """How many items a seed ``message_queues`` value holds: ``len()``, ``qsize()`` (an
+    ``asyncio.Queue``) or, for a plain iterable, by counting a copy. None: not countable."""
+    try:
+        return len(queue)
+    except TypeError:
+        pass
+    qsize = getattr(queue, "qsize", None)
+    if callable(qsize):
+        try:
+            return int(qsize())
+        except Exception:  # noqa: BLE001 - a broken qsize is the implementation's business
+            return None
+    try:
+        return sum(1 for _ in list(queue))
+    except Exception:  # noqa: BLE001
+        return None
 
-    def __init__(self, factory: Callable[..., Any], capabilities: Iterable[str] | None = None) -> None:
+
+class Subject:
+    """A factory plus the capabilities it claims; builds managers with the right config.
+
+    ``config`` is what the user told the suite about the manager (``--config``): a
+    ``max_queue_size`` there is the cap the manager really has, and every check uses it."""
+
+    def __init__(self, factory: Callable[..., Any], capabilities: Iterable[str] | None = None,
+                 config: dict[str, Any] | None = None) -> None:
+        if not callable(factory):
+            raise UsageError(f"the factory {factory!r} is not callable")
         self.factory = factory
         if capabilities is None:
             capabilities = getattr(factory, "tasktail_capabilities", None)
         caps = frozenset(capabilities or ())
         unknown = caps - set(ALL_CAPABILITIES)
         if unknown:
-            raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {sorted(ALL_CAPABILITIES)}")
+            raise UsageError(f"unknown capabilities {sorted(unknown)}; known: {sorted(ALL_CAPABILITIES)}")
         self.capabilities = caps
         self.name = getattr(factory, "__qualname__", repr(factory))
         self.module = getattr(factory, "__module__", None)
+        self.user_config = dict(config or {})
+        cap = self.user_config.get("max_queue_size")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise UsageError(f"--config max_queue_size={cap!r}: expected an int >= 1")
+        self.fixed_cap: int | None = cap
+        backends = getattr(factory, "tasktail_backends", None)
+        self.backends: tuple[str, ...] | None = tuple(backends) if backends else None
 
     def claims(self, *caps: str) -> bool:
         return set(caps) <= self.capabilities
@@ -162,7 +212,7 @@ class Subject:
 
     def config(self, max_queue_size: int, **extra: Any) -> dict[str, Any]:
         """Keyword config for the factory: only what the claimed capabilities allow."""
-        config: dict[str, Any] = {"max_queue_size": max_queue_size}
+        config: dict[str, Any] = {"max_queue_size": self.fixed_cap or max_queue_size}
         if "expiry" in self.capabilities:
             from tasktail.fakes import WallClock
 
@@ -172,10 +222,29 @@ class Subject:
         for key, value in extra.items():
             if allowed.get(key) in self.capabilities:
                 config[key] = value
+        config.update({k: v for k, v in self.user_config.items() if k != "max_queue_size"})
         return config
 
     def build(self, max_queue_size: int, **extra: Any) -> Any:
         return self.factory(**self.config(max_queue_size, **extra))
+
+    def probe(self) -> None:
+        """Build one manager as the suite will; a factory the suite cannot use is a
+        :class:`UsageError` that says what to do (raised before any verdict)."""
+        config = self.config(3)
+        try:
+            manager = self.factory(**config)
+        except TypeError as exc:
+            shown = ", ".join(f"{k}={v!r}" for k, v in config.items())
+            raise UsageError(
+                f"{self.name}({shown}) raised TypeError: {exc}. The suite calls the factory with keyword "
+                "config (max_queue_size always; other keywords only for claimed capabilities). Wrap your "
+                "class: def factory(max_queue_size=100, **config): return MyManager(...), and if your "
+                "manager has a fixed cap, say so with --config max_queue_size=N") from exc
+        missing = [name for name in SEED_API if not callable(getattr(manager, name, None))]
+        if missing:
+            raise UsageError(f"{self.name}(...) returned {type(manager).__name__!s}, which lacks the seed API "
+                             f"member(s) {', '.join(missing)} (needs {', '.join(SEED_API)})")
 
 
 async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

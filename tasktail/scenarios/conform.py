@@ -1,7 +1,9 @@
 """``tasktail conform [MODULE:FACTORY]``: check an implementation against SPEC.md.
 
-Exit status: 0 when every claimed rule passes (NON-STRICT and UNSUPPORTED included),
-1 when a rule fails, 2 for a usage error (bad import path, unknown option or rule).
+Exit status: 0 every claimed rule PASS or NON-STRICT (UNSUPPORTED ones are not claimed);
+1 a rule FAILs (or --check-determinism saw a difference); 2 usage error (bad import path,
+option, rule, factory that cannot take the suite's config); 3 the suite itself failed (a
+bug in tasktail: please report it); 4 no FAIL, but a rule is INCOMPLETE or BLOCKED.
 """
 
 from __future__ import annotations
@@ -9,39 +11,70 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+from typing import Any
 
-from ._subject import load_factory, reference_factory
+from ._findings import SuiteError
+from ._report import EXIT
+from ._subject import UsageError, load_factory, reference_factory
 
-__all__ = ["main"]
+__all__ = ["main", "parse_config"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"tasktail conform: {message}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(EXIT["usage"])
+
+
+def _examples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} programs: expected at least 1 (the search is a rule's evidence)")
+    return value
+
+
+def parse_config(items: list[str]) -> dict[str, Any]:
+    """``["max_queue_size=100"]`` -> ``{"max_queue_size": 100}`` (values read as JSON, else text)."""
+    config: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--config {item!r}: expected KEY=VALUE, e.g. --config max_queue_size=100")
+        try:
+            config[key] = json.loads(raw)
+        except ValueError:
+            config[key] = raw
+    return config
 
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tasktail conform", description="Check a ConnectionManager against SPEC.md.")
-    p.add_argument("factory", nargs="?", help="MODULE:FACTORY (default: the reference ConnectionManager)")
+    p.add_argument("factory", nargs="?", help="MODULE:FACTORY (default: the reference ConnectionManager); "
+                   "the current directory is importable")
     p.add_argument("--rules", default="*", help="glob(s) of rule IDs, comma-separated (default: all)")
     p.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
-    p.add_argument("--examples", type=int, default=None, help="generated programs per backend")
+    p.add_argument("--examples", type=_examples, default=None, help="generated programs per backend (>= 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--capabilities", default=None,
                    help="comma-separated capabilities (default: the factory's tasktail_capabilities)")
+    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                   help="what the manager really does, e.g. max_queue_size=100 for a fixed cap (repeatable)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds for the generated programs; rules they did not finish are INCOMPLETE")
     p.add_argument("--json", dest="json_path", help="write the report as JSON")
     p.add_argument("--junitxml", help="write the report as JUnit XML")
-    p.add_argument("--save-failures", help="directory for failing scenarios as JSON (tasktail replay FILE)")
+    p.add_argument("--save-failures", help="directory: every finding as JSON (tasktail replay FILE)")
     p.add_argument("--check-determinism", action="store_true",
-                   help="run the seed's generated programs twice per backend and compare the traces")
+                   help="also run the seed's generated programs twice per backend and compare the traces")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._suite import check_connection_manager, determinism
+    from ._suite import check_connection_manager
 
     try:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -50,19 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         factory = load_factory(args.factory) if args.factory else reference_factory
         caps = None if args.capabilities is None else [c for c in args.capabilities.split(",") if c]
-        if args.check_determinism:
-            started = time.perf_counter()
-            problems = determinism(factory, backend=args.backend, seed=args.seed, examples=args.examples,
-                                   capabilities=caps)
-            for line in problems:
-                print(line)
-            print(f"determinism: {'OK' if not problems else 'DIFFERENT'} ({time.perf_counter() - started:.1f}s)")
-            return 1 if problems else 0
         report = check_connection_manager(factory, rules=args.rules, backend=args.backend, examples=args.examples,
-                                          seed=args.seed, capabilities=caps, save_failures=args.save_failures)
-    except ValueError as exc:
+                                          seed=args.seed, capabilities=caps, save_failures=args.save_failures,
+                                          config=parse_config(args.config), time_limit=args.time_limit,
+                                          check_determinism=args.check_determinism)
+    except UsageError as exc:
         print(f"tasktail conform: {exc}", file=sys.stderr)
-        return 2
+        return EXIT["usage"]
+    except SuiteError as exc:
+        print(f"tasktail conform: SUITE ERROR: {exc}", file=sys.stderr)
+        return EXIT["suite error"]
     print(report.table())
     if args.json_path:
         with open(args.json_path, "w") as f:
@@ -71,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         from ._junit import write_junit
 
         write_junit(report, args.junitxml)
-    return 0 if report.ok else 1
+    return report.exit_status
 
 
 if __name__ == "__main__":

@@ -21,13 +21,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tasktail-backend", default="both", choices=["asyncio", "trio", "both"])
     group.addoption("--tasktail-examples", type=int, default=None)
     group.addoption("--tasktail-seed", type=int, default=0)
+    group.addoption("--tasktail-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="what the manager really does, e.g. max_queue_size=100")
 
 
 class _Report:
     report: Any = None
-
-
-COVERAGE_ITEM = "coverage-goals"  # one more item: the generated programs reached every goal
 
 
 class RuleItem(pytest.Item):
@@ -40,25 +39,25 @@ class RuleItem(pytest.Item):
         if self.shared.report is None:
             from . import check_connection_manager
             from ._subject import load_factory
+            from .conform import parse_config
 
             opt = self.config.getoption
             self.shared.report = check_connection_manager(
                 load_factory(opt("--tasktail-impl")), rules=opt("--tasktail-rules"),
-                backend=opt("--tasktail-backend"), examples=opt("--tasktail-examples"), seed=opt("--tasktail-seed"))
+                backend=opt("--tasktail-backend"), examples=opt("--tasktail-examples"), seed=opt("--tasktail-seed"),
+                config=parse_config(opt("--tasktail-config")))
         return self.shared.report
 
     def runtest(self) -> None:
-        if self.rule == COVERAGE_ITEM:
-            missed = self.report().missed_goals
-            if missed:
-                raise AssertionError(f"coverage goals never reached: {', '.join(missed)}; "
-                                     "raise --tasktail-examples (the search was too thin to trust)")
-            return
         outcome = self.report().outcomes[self.rule]
         if outcome.status == "UNSUPPORTED":
             pytest.skip(f"UNSUPPORTED: {outcome.detail}")
         if outcome.status == "FAIL":
-            raise AssertionError(f"{self.rule}: {outcome.detail}\n{outcome.counterexample or ''}")
+            found = "\n\n".join(f"finding {n}: {f.kind}, {f.where()}\n{f.message}\n{f.reproduce}"
+                                 for n, f in enumerate(outcome.findings, 1))
+            raise AssertionError(f"{self.rule}: {outcome.detail}\n{found}")
+        if outcome.status in ("INCOMPLETE", "BLOCKED"):  # not a pass: the rule was not fully judged
+            raise AssertionError(f"{self.rule} {outcome.status}: {outcome.detail}")
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:  # type: ignore[override]
         return str(excinfo.value)
@@ -72,7 +71,7 @@ class RuleCollector(pytest.Collector):
         from ._subject import select_rules
 
         shared = _Report()
-        rules = [*select_rules(self.config.getoption("--tasktail-rules")), COVERAGE_ITEM]
+        rules = select_rules(self.config.getoption("--tasktail-rules"))
         return [RuleItem.from_parent(self, name=rule, rule=rule, shared=shared) for rule in rules]
 
 

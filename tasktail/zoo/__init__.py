@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _lifecycle_bugs, _queue_bugs
+from . import _lifecycle_bugs, _lock_bugs, _queue_bugs
 from ._table import CatchRow, format_table, zoo_catch_table
 from ._tutorial import TutorialManager
 
 __all__ = ["CAPABILITIES", "CatchRow", "TutorialManager", "ZOO", "factory_for", "format_table",
            "tutorial_factory", "zoo_catch_table"]
 
-_FAMILIES = ("ORD", "FLUSH", "CAP", "FAIL", "DISC", "REPL", "ISO", "QRY")  # SPEC.md's order
+_FAMILIES = ("FID", "ORD", "FLUSH", "CAP", "FAIL", "DISC", "REPL", "ISO", "LOCK", "PROD", "QRY", "MEM")  # SPEC.md's order
 
 
 def _spec_order(cls: type[TutorialManager]) -> tuple[int, str, str]:
@@ -31,7 +31,7 @@ def _spec_order(cls: type[TutorialManager]) -> tuple[int, str, str]:
 #: name -> broken manager class, in SPEC order of the rule each breaks
 ZOO: dict[str, type[TutorialManager]] = {
     cls.__name__: cls
-    for cls in sorted((getattr(module, name) for module in (_queue_bugs, _lifecycle_bugs) for name in module.__all__),
+    for cls in sorted((getattr(module, name) for module in (_queue_bugs, _lifecycle_bugs, _lock_bugs) for name in module.__all__),
                       key=_spec_order)
 }
 

@@ -224,6 +224,108 @@ async def queries_on_unknown_tasks(cls: type[TutorialManager]) -> None:
     assert manager.get_queued_message_count("nobody") == 0
 
 
+@scenario
+async def frames_carry_what_was_logged(cls: type[TutorialManager]) -> None:
+    """FID-1: the frame's progress is the logged one."""
+    manager = cls()
+    ws = FakeWebSocket()
+    await manager.connect(ws, "job")
+    await manager.send_log("job", "info", "m0", progress=12.5)
+    assert [json.loads(t)["progress"] for t in ws.texts()] == [12.5]
+
+
+@scenario
+async def churned_tasks_leave_nothing_behind(cls: type[TutorialManager]) -> None:
+    """MEM-1: after tasks come and go, no object of theirs is left in the manager."""
+    manager = cls()
+    for n in range(5):
+        await manager.send_log(f"job{n}", "info", "m")
+        manager.disconnect(f"job{n}")
+    left = [name for name, value in vars(manager).items() if isinstance(value, dict) and value]
+    assert left == [], left
+
+
+@scenario
+async def concurrent_producers_one_send_at_a_time(cls: type[TutorialManager]) -> None:
+    """LOCK-1: three producers behind a stalled send never overlap on the socket."""
+    manager = cls(max_queue_size=10)
+    gate = Gate()
+    ws = FakeWebSocket(gate, strict=False)
+    await manager.connect(ws, "job")
+    async with anyio.create_task_group() as group:
+        for n in range(3):
+            group.start_soon(manager.send_log, "job", "info", f"m{n}")
+        await gate.wait_pending(1)
+        await anyio.wait_all_tasks_blocked()
+        gate.open()
+    assert [v.kind for v in ws.violations] == []
+
+
+@scenario
+async def cancelled_send_releases_the_lock(cls: type[TutorialManager]) -> None:
+    """LOCK-2: after a producer is cancelled mid-send, a new client and producer proceed."""
+    manager = cls()
+    gate = Gate()
+    await manager.connect(FakeWebSocket(gate), "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(manager.send_log, "job", "info", "m0")
+        await gate.wait_pending(1)
+        group.cancel_scope.cancel()
+    ws = FakeWebSocket()
+    with anyio.move_on_after(60) as guard:
+        try:
+            await manager.connect(ws, "job")
+        except Exception as exc:  # trio's Lock notices an owner that left without releasing
+            raise AssertionError(f"connect failed on a lock its last owner never released: {exc!r}") from exc
+    assert not guard.cancelled_caught, "connect waited forever for a lock nobody holds"
+
+
+@scenario
+async def waiters_of_a_disconnected_task_send_nothing(cls: type[TutorialManager]) -> None:
+    """LOCK-3: producers waiting when the task is disconnected send nothing on its socket."""
+    manager = cls(max_queue_size=10)
+    gate = Gate()
+    ws = FakeWebSocket(gate)
+    await manager.connect(ws, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(manager.send_log, "job", "info", "in flight")
+        await gate.wait_pending(1)
+        group.start_soon(manager.send_log, "job", "info", "waiting")
+        await anyio.wait_all_tasks_blocked()
+        manager.disconnect("job")
+        gate.open()
+    assert texts(ws) == ["in flight"]
+
+
+@scenario
+async def line_after_accept_goes_to_new_client(cls: type[TutorialManager]) -> None:
+    """LOCK-4: a line logged after the new client was accepted never reaches the old one."""
+    manager = cls(max_queue_size=10)
+    gate = Gate()
+    old, new = FakeWebSocket(gate), FakeWebSocket()
+    await manager.connect(old, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(manager.send_log, "job", "info", "in flight")
+        await gate.wait_pending(1)
+        group.start_soon(manager.connect, new, "job")
+        await anyio.wait_all_tasks_blocked()
+        assert new.client.accepted
+        group.start_soon(manager.send_log, "job", "info", "after accept")
+        await anyio.wait_all_tasks_blocked()
+        gate.open()
+    assert "after accept" not in texts(old), texts(old)
+
+
+@scenario
+async def producer_never_waits_without_client(cls: type[TutorialManager]) -> None:
+    """PROD-1: with no client, a full queue never holds a producer up."""
+    manager = cls(max_queue_size=2)
+    with anyio.move_on_after(60) as guard:
+        for n in range(5):
+            await manager.send_log("job", "info", f"m{n}")
+    assert not guard.cancelled_caught, "send_log waited for room with no client"
+
+
 #: zoo member -> (the scenario that exposes its bug, what that scenario then raises)
 SHOWS: dict[str, tuple[str, type[BaseException]]] = {
     "LifoFlush": ("backlog_flushed_in_order", AssertionError),
@@ -245,4 +347,11 @@ SHOWS: dict[str, tuple[str, type[BaseException]]] = {
     "ReplacedLeftOpen": ("second_connect_replaces_first", AssertionError),
     "GlobalLock": ("stalled_client_does_not_delay_other_tasks", AssertionError),
     "KeyErrorCount": ("queries_on_unknown_tasks", KeyError),
+    "RoundedProgress": ("frames_carry_what_was_logged", AssertionError),
+    "ShadowRegistry": ("churned_tasks_leave_nothing_behind", AssertionError),
+    "UnlockedProducer": ("concurrent_producers_one_send_at_a_time", AssertionError),
+    "LockHeldOnFailure": ("cancelled_send_releases_the_lock", AssertionError),
+    "WaiterKeepsSocket": ("waiters_of_a_disconnected_task_send_nothing", AssertionError),
+    "ConnectLast": ("line_after_accept_goes_to_new_client", AssertionError),
+    "BlockingPut": ("producer_never_waits_without_client", AssertionError),
 }

@@ -1,0 +1,237 @@
+"""What a scripted check is written with: the :class:`Harness`, ``@check`` and its outcomes.
+
+Theory of operation:
+
+1. A check is an async function of a :class:`Harness`, registered with ``@check(rule)``;
+   its name (``conform_...``) is what SPEC.md lists. It fails by raising :class:`Failed`
+   (through :func:`expect`), returns :class:`NonStrict` for a documented allowed
+   alternative, or raises :class:`Unmet` when what it builds on never happened (nothing
+   was queued, no send started): the check could not judge its rule, and says why.
+2. Delivery is judged once the system has *settled* (:meth:`Harness.settle`: every task
+   blocked, then a little virtual time, then blocked again), so a manager that delivers
+   through a writer task is judged on what it delivers, not on when.
+3. Every socket a check makes is kept; after the check the suite judges their misuse
+   (two sends in flight at once: LOCK-1) whatever rule the check was written for.
+4. A check that waits for something (a pending send at a gate) waits with
+   :meth:`Harness.until`: if the system settles without it, that is :class:`Unmet`, never
+   a hang charged to the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from tasktail.fakes import FakeWebSocket, Gate
+
+from ._findings import describe_exception
+from ._subject import Item, Subject, call, parse_frame, queue_length, seed_entries
+
+__all__ = ["CHECKS", "Charged", "Check", "Failed", "Harness", "NonStrict", "Unmet", "check", "expect", "expect_texts", "wait_blocked"]
+
+SETTLE_SECONDS = 0.5  # virtual time a settle lets pass: timers a writer task may batch on
+
+
+class Failed(AssertionError):
+    """A scripted check saw the rule broken; ``kind`` is the finding kind (see ``_findings``)."""
+
+    def __init__(self, message: str, kind: str = "wrong answer") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Charged(Failed):
+    """A failure the harness saw in a call, charged to the rule that forbids it (``rule``)."""
+
+    def __init__(self, rule: str, message: str, kind: str) -> None:
+        super().__init__(message, kind)
+        self.rule = rule
+
+
+class Unmet(Exception):
+    """What a check builds on never happened; ``precondition`` names it (see PRECONDITIONS)."""
+
+    def __init__(self, what: str, precondition: str = "") -> None:
+        super().__init__(what)
+        self.precondition = precondition
+
+
+@dataclass(frozen=True)
+class NonStrict:
+    why: str
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    name: str
+    fn: Callable[[Harness], Awaitable[NonStrict | None]]
+    doc: str
+    #: preconditions (keys of ``_preconditions.PRECONDITIONS``) the check builds on
+    needs: tuple[str, ...] = ()
+    #: runs on the real clock: a worker thread's progress cannot be jumped over (THR-*)
+    real_time: bool = False
+    #: judged again once the event loop has closed, with what the check left in ``h.after_loop``
+    after_loop: Callable[[Any], str | None] | None = None
+    #: capabilities without which the check does not apply (not run, and not counted)
+    claims: tuple[str, ...] = ()
+
+
+CHECKS: list[Check] = []
+
+
+def check(rule: str, *, needs: tuple[str, ...] = ("live", "queue"), real_time: bool = False,
+          after_loop: Callable[[Any], str | None] | None = None, claims: tuple[str, ...] = ()) -> Callable:
+    def register(fn: Callable) -> Callable:
+        CHECKS.append(Check(rule, fn.__name__, fn, (fn.__doc__ or "").strip(), tuple(needs), real_time, after_loop,
+                            tuple(claims)))
+        return fn
+    return register
+
+
+def expect(condition: object, message: str, kind: str = "wrong answer") -> None:
+    if not condition:
+        raise Failed(message, kind)
+
+
+def _misdelivery(got: list[str], expected: list[str]) -> str:
+    """The finding kind when ``got`` is not ``expected``: what went wrong with the messages."""
+    if len(got) != len(set(got)):
+        return "duplicated"
+    if set(expected) - set(got):
+        return "lost"
+    return "reordered"
+
+
+def expect_texts(got: list[str], expected: list[str], message: str) -> None:
+    """``got == expected``, failing as lost, duplicated or reordered."""
+    expect(got == expected, message, _misdelivery(got, expected))
+
+
+async def wait_blocked() -> None:
+    await anyio.wait_all_tasks_blocked()
+
+
+@dataclass
+class Harness:
+    subject: Subject
+    manager: Any = None
+    sockets: list[FakeWebSocket] = field(default_factory=list)
+    after_loop: Any = None
+
+    @property
+    def caps(self) -> frozenset[str]:
+        return self.subject.capabilities
+
+    def claims(self, *caps: str) -> bool:
+        return self.subject.claims(*caps)
+
+    def cap(self, wanted: int) -> int:
+        """The queue cap a check gets: ``wanted``, or what the user said the manager uses."""
+        return self.subject.fixed_cap or wanted
+
+    def build(self, cap: int = 5, **extra: Any) -> Any:
+        self.manager = self.subject.build(self.cap(cap), **extra)
+        return self.manager
+
+    def socket(self, behaviour: Any = None) -> FakeWebSocket:
+        ws = FakeWebSocket(behaviour, strict=False)
+        self.sockets.append(ws)
+        return ws
+
+    def items(self, ws: FakeWebSocket) -> list[Item]:
+        return [parse_frame(f.payload, self.claims("seq")) for f in ws.frames]
+
+    def texts(self, ws: FakeWebSocket) -> list[str]:
+        return [i.text for i in self.items(ws) if i.kind == "log" and i.text is not None]
+
+    async def settle(self) -> None:
+        """Let every task run until blocked, let a little virtual time pass, and again."""
+        await anyio.wait_all_tasks_blocked()
+        await anyio.sleep(SETTLE_SECONDS)
+        await anyio.wait_all_tasks_blocked()
+
+    async def until(self, condition: Callable[[], object], what: str, precondition: str = "") -> None:
+        """Wait until ``condition()``; if everything settles without it, raise :class:`Unmet`."""
+        for _ in range(3):
+            if condition():
+                return
+            await self.settle()
+        if not condition():
+            raise Unmet(what, precondition)
+
+    async def pending(self, gate: Gate, n: int = 1, *, what: str = "a send to start") -> None:
+        await self.until(lambda: gate.pending >= n, f"waited for {what} at a gated socket; none started")
+
+    async def log(self, task: str, text: str, **kwargs: Any) -> Any:
+        return await call(self.manager.send_log, task, "info", text, **kwargs)
+
+    async def log_numbered(self, task: str, count: int, first: int = 0) -> None:
+        """send_log ``task#first`` .. ``task#(first + count - 1)``, one after another."""
+        for n in range(first, first + count):
+            await self.log(task, f"{task}#{n}")
+
+    async def connect(self, ws: FakeWebSocket, task: str, **kwargs: Any) -> Any:
+        try:
+            return await call(self.manager.connect, ws, task, **kwargs)
+        except Exception as exc:
+            if ws.events_of("send_failed") and ws.client.accepted:
+                # the client's failure reached the caller: FAIL-1 says it drops the client
+                raise Charged("FAIL-1", f"connect raised {describe_exception(exc)} because a send to its "
+                              "client failed (a failed send drops the client, it does not raise)", "crashed") from exc
+            raise
+
+    async def gated_client(self, task: str) -> tuple[Gate, FakeWebSocket]:
+        """A client of ``task``, connected, whose sends wait at the returned gate."""
+        gate = Gate()
+        ws = self.socket(gate)
+        await self.connect(ws, task)
+        await self.settle()
+        return gate, ws
+
+    @asynccontextmanager
+    async def connect_held_at_first_send(
+            self, task: str) -> AsyncIterator[tuple[anyio.abc.TaskGroup, Gate, FakeWebSocket]]:
+        """connect a gated client to ``task`` in the background; the body runs once the
+        client's first send (of what was queued) waits at the gate, and the group ends with it."""
+        gate = Gate()
+        ws = self.socket(gate)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.connect, ws, task)
+            try:
+                await self.until(lambda: gate.pending, "connect to start sending what was queued before it",
+                                 "queue")
+            except Unmet:
+                gate.open()
+                raise
+            yield group, gate, ws
+
+    async def disconnect(self, task: str) -> Any:
+        return await call(self.manager.disconnect, task)
+
+    def status(self, task: str) -> tuple[bool, int]:
+        return self.manager.get_connection_status(task), self.manager.get_queued_message_count(task)
+
+    def queued_in_container(self, task: str) -> int | None:
+        """How many items ``message_queues[task]`` holds (None: no such entry or not countable)."""
+        queues = getattr(self.manager, "message_queues", None)
+        try:
+            queue = queues.get(task) if queues is not None else None
+        except Exception:  # noqa: BLE001 - not a mapping we can read
+            return None
+        return None if queue is None else queue_length(queue)
+
+    def seq_of(self, result: Any, what: str) -> int:
+        seq = getattr(result, "seq", None)
+        expect(isinstance(seq, int), f"{what} returned {result!r}, which has no int .seq ('seq' is claimed)")
+        return seq
+
+    def expect_gone(self, task: str, when: str) -> None:
+        status, count = self.status(task)
+        left = seed_entries(self.manager, task)
+        expect(not status and count == 0 and not left,
+               f"after {when}: connected={status}, queued={count}, still in {left}", "kept state")
