@@ -432,3 +432,266 @@ async def test_no_lock_FLUSH_2(variant):
     settled = (m.get_connection_status("job"), m.get_queued_message_count("job"))
     assert settled == ((True, 1) if variant == broken else (True, 0))
     assert texts(new) == []
+
+
+# -- user_registry ---------------------------------------------------------------------------
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_CAP_1(variant):
+    m = make("user_registry", variant, max_queue_size=3)
+    await log_all(m, "job", lines(5))
+    assert m.get_queued_message_count("job") == (5 if variant == broken else 3)
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_CAP_3(variant):
+    m = make("user_registry", variant, max_queue_size=3)
+    await log_all(m, "job", lines(5))
+    ws = FakeWebSocket()
+    await m.connect(ws, "job")
+    assert texts(ws) == (lines(5) if variant == broken else ["m2", "m3", "m4"])
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_REPL_1(variant):
+    first, second = await _two_connects_then_log("user_registry", variant)
+    assert texts(first) == (["x"] if variant == broken else [])
+    assert texts(second) == ["x"]
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_ORD_3(variant):
+    first, second = await _two_connects_then_log("user_registry", variant)
+    assert (texts(first) + texts(second)).count("x") == (2 if variant == broken else 1)
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_FAIL_1(variant):
+    after_failure, second, _ = await _failed_send_then_next_client("user_registry", variant)
+    if variant == broken:
+        assert after_failure == (False, 0) and texts(second) == ["b"]  # "a" is gone
+    else:
+        assert after_failure == (False, 1) and texts(second) == ["a", "b"]
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_FAIL_2(variant):
+    _, _, errors = await _failed_send_then_next_client("user_registry", variant)
+    if variant == broken:
+        assert [type(e) for e in errors] == [RuntimeError]
+        assert "changed size during iteration" in str(errors[0])
+    else:
+        assert errors == []
+
+
+async def _two_producers_first_write_slow(idiom: str, variant: str) -> FakeWebSocket:
+    m = make(idiom, variant)
+    ws = FakeWebSocket(slow_first_send(), strict=False)
+    await m.connect(ws, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(m.send_log, "job", "info", "a")
+        await anyio.wait_all_tasks_blocked()  # "a" is being written (10 s)
+        await m.send_log("job", "info", "b")
+    return ws
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_LOCK_1(variant):
+    ws = await _two_producers_first_write_slow("user_registry", variant)
+    assert overlapping(ws) == (variant == broken)
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_ORD_2(variant):
+    ws = await _two_producers_first_write_slow("user_registry", variant)
+    assert texts(ws) == (["b", "a"] if variant == broken else ["a", "b"])
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_user_registry_DISC_2(variant):
+    m = make("user_registry", variant)
+    gate = Gate()
+    first, second = FakeWebSocket(gate), FakeWebSocket(gate)
+    await m.connect(first, "job")
+    await m.connect(second, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(m.send_log, "job", "info", "x")
+        await gate.wait_pending(1)  # "x" is being written to one socket
+        m.disconnect("job")
+        gate.open()
+    # broken: the loop goes on to the other (removed) socket after the disconnect
+    assert (texts(first) + texts(second)).count("x") == (2 if variant == broken else 1)
+
+
+# -- propagating_send_errors -----------------------------------------------------------------
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_propagating_send_errors_FAIL_2(variant):
+    _, _, errors = await _failed_send_then_next_client("propagating_send_errors", variant)
+    assert [str(e) for e in errors] == (["transport broke"] if variant == broken else [])
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_propagating_send_errors_FAIL_1(variant):
+    after_failure, second, _ = await _failed_send_then_next_client("propagating_send_errors", variant)
+    assert after_failure == ((True, 1) if variant == broken else (False, 1))
+    if variant != broken:
+        assert texts(second) == ["a", "b"]
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_propagating_send_errors_FLUSH_2(variant):
+    m = make("propagating_send_errors", variant)
+    await m.connect(FakeWebSocket(FailOnSend(1, RuntimeError("transport broke"))), "job")
+    await log_all(m, "job", ["a"])
+    connected, queued = m.get_connection_status("job"), m.get_queued_message_count("job")
+    assert (connected and queued > 0) == (variant == broken)
+
+
+# -- fixed_cap -------------------------------------------------------------------------------
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_fixed_cap_CAP_1(variant):
+    m = make("fixed_cap", variant, max_queue_size=3)
+    await log_all(m, "job", lines(5))
+    assert m.get_queued_message_count("job") == (5 if variant == broken else 3)
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_fixed_cap_CAP_3(variant):
+    m = make("fixed_cap", variant, max_queue_size=3)
+    await log_all(m, "job", lines(5))
+    ws = FakeWebSocket()
+    await m.connect(ws, "job")
+    assert ws.texts() == []  # bytes frames, UTF-8 JSON
+    assert texts(ws) == (lines(5) if variant == broken else ["m2", "m3", "m4"])
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_fixed_cap_FID_1(variant):
+    m = make("fixed_cap", variant)
+    ws = FakeWebSocket()
+    await m.connect(ws, "job")
+    await m.send_log("job", "info", "halfway", progress=42.5)
+    await m.send_log("job", "info", "no bar")
+    assert [f["progress"] for f in fields(ws)] == ([42, None] if variant == broken else [42.5, None])
+
+
+# -- blocking_producer -----------------------------------------------------------------------
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_blocking_producer_PROD_1(variant):
+    m = make("blocking_producer", variant, max_queue_size=2)
+    await log_all(m, "job", lines(2))
+    started = anyio.current_time()
+    with anyio.move_on_after(60) as scope:
+        await m.send_log("job", "info", "m2")  # the queue is full and nobody reads it
+    if variant == broken:
+        assert scope.cancelled_caught
+    else:
+        assert not scope.cancelled_caught and anyio.current_time() == started
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_blocking_producer_CAP_3(variant):
+    m = make("blocking_producer", variant, max_queue_size=2)
+    await log_all(m, "job", lines(2))
+    async with anyio.create_task_group() as group:
+        group.start_soon(m.send_log, "job", "info", "m2")
+        await anyio.wait_all_tasks_blocked()
+        queued_meanwhile = m.get_queued_message_count("job")
+        ws = FakeWebSocket()
+        await m.connect(ws, "job")
+    assert queued_meanwhile == 2
+    # broken: m0 never gave way; the producer waited and m2 came after the backlog
+    assert texts(ws) == (lines(3) if variant == broken else ["m1", "m2"])
+
+
+@ASYNCIO_ONLY
+@VARIANTS
+@guarded
+async def test_blocking_producer_FAIL_1(variant):
+    after_failure, second, _ = await _failed_send_then_next_client("blocking_producer", variant)
+    if variant == broken:
+        assert after_failure == (False, 0) and texts(second) == ["b"]
+    else:
+        assert after_failure == (False, 1) and texts(second) == ["a", "b"]
+
+
+# -- global_lock (anyio: both backends) ------------------------------------------------------
+
+@VARIANTS
+@guarded
+async def test_global_lock_ISO_1(variant):
+    m = make("global_lock", variant)
+    stalled = Gate()
+    await m.connect(FakeWebSocket(stalled), "slow")
+    fast = FakeWebSocket()
+    await m.connect(fast, "fast")
+    async with anyio.create_task_group() as group:
+        group.start_soon(m.send_log, "slow", "info", "stuck")
+        await stalled.wait_pending(1)
+        with anyio.move_on_after(60) as scope:
+            await m.send_log("fast", "info", "quick")
+        stalled.open()
+    assert scope.cancelled_caught == (variant == broken)
+    assert texts(fast) == ([] if variant == broken else ["quick"])
+
+
+@VARIANTS
+@guarded
+async def test_global_lock_DISC_1(variant):
+    m = make("global_lock", variant)
+    await log_all(m, "job", lines(2))
+    if variant == broken:
+        with pytest.raises(KeyError):
+            m.disconnect("job")  # never connected
+        await m.connect(FakeWebSocket(), "other")
+        m.disconnect("other")
+        with pytest.raises(KeyError):
+            m.disconnect("other")  # not idempotent
+        assert m.get_queued_message_count("job") == 2
+    else:
+        assert m.disconnect("job") == 2 and m.disconnect("job") == 0
+        assert m.get_queued_message_count("job") == 0 and "job" not in m.message_queues
+
+
+@VARIANTS
+@guarded
+async def test_global_lock_MEM_1(variant):
+    m = await _many_tasks_come_and_go("global_lock", variant)
+    assert len(m.message_queues) == (20 if variant == broken else 0)
