@@ -7,7 +7,9 @@
 * :class:`GlobalLock` - one ``anyio.Lock`` for all tasks, held across ``accept`` too
   (ISO-1); ``disconnect`` only forgets the socket ("the client may come back"), with
   ``del`` (DISC-1: KeyError when called twice or for a task that never connected) and
-  the queue of every task that ever ran stays reachable (MEM-1).
+  the queue of every task that ever ran stays reachable (MEM-1). The lock holder drains
+  the whole queue, so a line logged while a replacing ``connect`` waits goes to the old
+  socket (REPL-1).
 
 Corrected variants: :class:`AnyioSeedManager` (a lock per task, disconnect forgets all).
 """

@@ -76,10 +76,14 @@ BREAKS: dict[str, dict[str, str]] = {
         "ISO-1": "One lock for every task: a stalled client (or a hanging accept) of one task blocks send_log and connect of all others.",
         "DISC-1": "disconnect() keeps the task's queue (count stays, entry stays) and raises KeyError for an unknown task or a second call.",
         "MEM-1": "The queue of every task that ever ran stays reachable from the manager.",
+        "REPL-1": "The producer holding the lock drains the whole queue: a line logged while a replacing connect waits goes to the old socket after its in-flight send completed.",
     },
 }
 
 DOUBTFUL: dict[str, dict[str, str]] = {
+    "global_lock": {
+        "REPL-1": "Labelled from REPL-1's letter ('receives nothing more' after the in-flight send); the replacing connect had not even accepted yet (accept is under the lock), so LOCK-4's 'after accepted' boundary would not cover it.",
+    },
     "dict_of_asyncio_queue": {
         "CAP-3": "QueueFull refuses the newest line, which resembles reject-newest (CAP-3's NON-STRICT alternative); we call it FAIL because the refusal is an exception that kills the producer's job.",
     },

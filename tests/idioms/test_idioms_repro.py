@@ -695,3 +695,22 @@ async def test_global_lock_DISC_1(variant):
 async def test_global_lock_MEM_1(variant):
     m = await _many_tasks_come_and_go("global_lock", variant)
     assert len(m.message_queues) == (20 if variant == broken else 0)
+
+
+@VARIANTS
+@guarded
+async def test_global_lock_REPL_1(variant):
+    m = make("global_lock", variant)
+    gate = Gate()
+    old, new = FakeWebSocket(gate), FakeWebSocket()
+    await m.connect(old, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(m.send_log, "job", "info", "a")
+        await gate.wait_pending(1)  # "a" is being written to the old socket
+        group.start_soon(m.connect, new, "job")
+        await anyio.wait_all_tasks_blocked()
+        group.start_soon(m.send_log, "job", "info", "b")  # logged after connect began
+        await anyio.wait_all_tasks_blocked()
+        gate.open()
+    assert texts(old) == (["a", "b"] if variant == broken else ["a"])
+    assert texts(new) == ([] if variant == broken else ["b"])
