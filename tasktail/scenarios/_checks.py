@@ -131,7 +131,8 @@ def step(run: Run, settled: bool = False) -> None:
             run.violate("FAIL-1", f"a send to socket {current[-1].sid} failed but {task_id} still has a client",
                         "kept client")
         busy = [r for r in running if r.task_id == task_id]
-        if len(busy) >= 2:
+        if len(busy) >= 2 or (in_flight and (busy or (isinstance(count, int) and count >= 1))):
+            # several calls on one task, or (deferred delivery) a send in flight with more behind it
             run.coverage["contention on one task's lock"] += 1
         if busy and not _stalled(run, task_id):
             _blocked(run, task_id, busy)

@@ -100,6 +100,8 @@ def _served_out_of_order(run: Run, d: Delivery, sock: SockRec, msg: Msg) -> bool
             continue
         if sock.replaced_at is not None and d.started > sock.replaced_at:
             continue
+        if any(x.sid == newer.sid and x.item.text == msg.text for x in run.deliveries):
+            continue  # sent to both: a broadcast, REPL-1's and ORD-3's to judge
         if run.violate("LOCK-4", f"{msg.text} began after socket {newer.sid}'s connect was accepted, yet went to "
                        f"socket {d.sid}, which that connect replaces", "sent after replacement"):
             return True

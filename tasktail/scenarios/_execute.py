@@ -41,6 +41,9 @@ class Executor(Recorder):
                 # its task was disconnected while it ran: "raises nothing then or later"
                 self.violate("DISC-2", f"send_log #{rec.id} {rec.label} raised {what} after "
                              f"{rec.task_id!r} was disconnected during it", "crashed")
+            elif invalid is None and rec.queued_at_start is not None and rec.queued_at_start >= self.cap:
+                self.violate("CAP-3", f"send_log #{rec.id} {rec.label} raised {what} with {rec.queued_at_start} "
+                             "queued: a full queue drops per policy, it does not raise", "crashed")
             elif invalid is None:
                 self.violate("FAIL-2", f"send_log #{rec.id} {rec.label} raised {what}", "crashed")
             elif not isinstance(exc, (TypeError, ValueError)):
@@ -99,6 +102,10 @@ class Executor(Recorder):
                           + "".join(f", {k}={kwargs[k]!r}" for k in ("progress", "finished") if k in kwargs)
                           + ")", task_id)
         rec.had_client = _checks.has_client(self, task_id)
+        try:
+            rec.queued_at_start = self.manager.get_queued_message_count(task_id)
+        except Exception:  # noqa: BLE001 - judged by QRY-1 at the end of the step
+            rec.queued_at_start = None
         msg = None
         if op.invalid is None:
             msg = self.msgs[text] = Msg(text, task_id, self.epochs[task_id], rec, level=op.level,
@@ -113,7 +120,7 @@ class Executor(Recorder):
             spent = sum(1 for m in self.msgs.values() if m.task_id == task_id and m.epoch == epoch
                         and m.op.outcome != "raised")
             after_seq = min(op.after_seq, spent)
-        if any(r.label.startswith("connect") and r.task_id == task_id for r in self.running()):
+        if self._flushing(task_id):
             self.coverage["replacement during a flush"] += 1
         sid = len(self.sockets)
         rec = self._begin(op, f"connect(socket {sid} [{op.behaviour}], {task_id!r}"
@@ -150,7 +157,7 @@ class Executor(Recorder):
                 if isinstance(op, Release):
                     sock.gate.release(1)
                 else:
-                    if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
+                    if sock.connect.outcome is None or self._backlog(sock.task_id):
                         self.coverage["send failing mid-flush"] += 1
                     sock.gate.fail_pending(RuntimeError("injected send failure"), n=1)
         elif isinstance(op, Cancel):
@@ -167,8 +174,20 @@ class Executor(Recorder):
         elif isinstance(op, Query):
             await _checks.query(self, f"t{op.task}")
 
+    def _flushing(self, task_id: str) -> bool:
+        """A connect of the task is running, or one of its sockets has a send in flight."""
+        return any(r.label.startswith("connect") and r.task_id == task_id for r in self.running()) or any(
+            s.task_id == task_id and s.ws.sends_in_flight for s in self.sockets)
+
+    def _backlog(self, task_id: str) -> bool:
+        try:
+            count = self.manager.get_queued_message_count(task_id)
+        except Exception:  # noqa: BLE001 - QRY-1 judges that at the end of the step
+            return False
+        return isinstance(count, int) and count >= 2  # the failing one and one behind it
+
     async def disconnect(self, task_id: str) -> None:
-        if any(r.label.startswith("connect") and r.task_id == task_id for r in self.running()):
+        if self._flushing(task_id):
             self.coverage["disconnect during a flush"] += 1
         running = [r for r in self.running() if r.task_id == task_id]
         busy = bool(running)

@@ -34,6 +34,7 @@ from ._subject import Item, Subject, call, parse_frame, queue_length, seed_entri
 __all__ = ["CHECKS", "Charged", "Check", "Failed", "Harness", "NonStrict", "Unmet", "check", "expect", "expect_texts", "wait_blocked"]
 
 SETTLE_SECONDS = 0.5  # virtual time a settle lets pass: timers a writer task may batch on
+PRODUCER_SECONDS = 120.0  # virtual seconds a send_log may take before a check says it waits
 
 
 class Failed(AssertionError):
@@ -108,8 +109,11 @@ def _misdelivery(got: list[str], expected: list[str]) -> str:
 
 
 def expect_texts(got: list[str], expected: list[str], message: str) -> None:
-    """``got == expected``, failing as lost, duplicated or reordered."""
-    expect(got == expected, message, _misdelivery(got, expected))
+    """``got == expected``, failing as lost or reordered; a duplicate is ORD-3's to judge."""
+    kind = _misdelivery(got, expected)
+    if got != expected and kind == "duplicated":
+        raise Charged("ORD-3", f"a message was delivered twice: {message}", "duplicated")
+    expect(got == expected, message, kind)
 
 
 async def wait_blocked() -> None:
@@ -122,6 +126,7 @@ class Harness:
     manager: Any = None
     sockets: list[FakeWebSocket] = field(default_factory=list)
     after_loop: Any = None
+    built_cap: int = 0
 
     @property
     def caps(self) -> frozenset[str]:
@@ -135,7 +140,8 @@ class Harness:
         return self.subject.fixed_cap or wanted
 
     def build(self, cap: int = 5, **extra: Any) -> Any:
-        self.manager = self.subject.build(self.cap(cap), **extra)
+        self.built_cap = self.cap(cap)
+        self.manager = self.subject.build(self.built_cap, **extra)
         return self.manager
 
     def socket(self, behaviour: Any = None) -> FakeWebSocket:
@@ -168,6 +174,33 @@ class Harness:
         await self.until(lambda: gate.pending >= n, f"waited for {what} at a gated socket; none started")
 
     async def log(self, task: str, text: str, **kwargs: Any) -> Any:
+        """send_log with valid input: raising is FAIL-2's (or CAP-3's when the queue is full),
+        waiting long with no send in flight anywhere is PROD-1's, whatever the check."""
+        try:
+            queued = self.manager.get_queued_message_count(task)
+        except Exception:  # noqa: BLE001 - a broken query is QRY-1's business, not this call's
+            queued = None
+        try:
+            with anyio.move_on_after(PRODUCER_SECONDS) as scope:
+                return await call(self.manager.send_log, task, "info", text, **kwargs)
+        except Exception as exc:
+            if isinstance(queued, int) and queued >= 1 and self._full(task, queued):
+                raise Charged("CAP-3", f"send_log({task!r}, ..., {text!r}) raised {describe_exception(exc)} with "
+                              f"{queued} queued: a full queue drops per policy, it does not raise", "crashed") from exc
+            raise Charged("FAIL-2", f"send_log({task!r}, 'info', {text!r}) raised {describe_exception(exc)}",
+                          "crashed") from exc
+        if scope.cancelled_caught:
+            if not any(ws.sends_in_flight for ws in self.sockets):
+                raise Charged("PROD-1", f"send_log({task!r}, 'info', {text!r}) waited {PRODUCER_SECONDS:.0f} virtual "
+                              "seconds with no send in flight on any client", "blocked producer")
+            raise Failed(f"send_log({task!r}, 'info', {text!r}) did not return within {PRODUCER_SECONDS:.0f} virtual "
+                         "seconds", "hung")
+
+    def _full(self, task: str, queued: int) -> bool:
+        return queued >= (self.subject.fixed_cap or getattr(self, "built_cap", 0) or queued)
+
+    async def raw_log(self, task: str, text: str, **kwargs: Any) -> Any:
+        """send_log where the check expects it may raise (FIN-1, MEM-4)."""
         return await call(self.manager.send_log, task, "info", text, **kwargs)
 
     async def log_numbered(self, task: str, count: int, first: int = 0) -> None:
@@ -229,6 +262,11 @@ class Harness:
         seq = getattr(result, "seq", None)
         expect(isinstance(seq, int), f"{what} returned {result!r}, which has no int .seq ('seq' is claimed)")
         return seq
+
+    def in_flight_texts(self, gate: Gate) -> set[str]:
+        """The messages whose sends wait at ``gate`` now (what a disconnect may still let through)."""
+        return {t for f in gate.pending_frames
+                if (t := parse_frame(f.payload, False).text) is not None}
 
     def expect_gone(self, task: str, when: str) -> None:
         status, count = self.status(task)

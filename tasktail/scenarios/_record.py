@@ -36,6 +36,7 @@ class OpRec:
     sock: int | None = None
     task: int | None = None  # the anyio task running it (to tell which call sent a frame)
     had_client: bool = True  # a send_log began while its task had a client or a connect running
+    queued_at_start: Any = None  # get_queued_message_count when a send_log began
 
 
 @dataclass

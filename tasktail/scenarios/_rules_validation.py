@@ -92,7 +92,7 @@ async def conform_val2_bad_config_and_after_seq(h: Harness) -> None:
 async def conform_fin1_send_after_finished_raises(h: Harness) -> None:
     h.build()
     await h.log("t", "t#0", finished=True)
-    await _expect_error_named("TaskFinishedError", h.log("t", "t#1"), "send_log after finished=True did not raise")
+    await _expect_error_named("TaskFinishedError", h.raw_log("t", "t#1"), "send_log after finished=True did not raise")
     expect(h.status("t")[1] == 1, f"queued {h.status('t')[1]}")
     await h.disconnect("t")
     await h.log("t", "t#2")
@@ -168,5 +168,5 @@ async def conform_mem4_max_tasks(h: Harness) -> None:
     expect(h.status("a") == (False, 0) and h.status("c")[1] == 1, "the oldest unconnected task was not evicted")
     h.build(max_tasks=1)
     await h.connect(h.socket(), "a")
-    await _expect_error_named("TaskLimitError", h.log("b", "b#0"),
+    await _expect_error_named("TaskLimitError", h.raw_log("b", "b#0"),
                               "a task beyond max_tasks with every task connected was accepted")

@@ -14,6 +14,7 @@ from tasktail.scenarios import check_connection_manager
 from tasktail.zoo import ZOO, factory_for, tutorial_factory
 
 SEED = 0
+EXAMPLES = 300  # the CI setting: generated programs per backend (the search no longer stops at a failure)
 
 
 def failures(report) -> dict[str, str]:
@@ -24,7 +25,7 @@ def failures(report) -> dict[str, str]:
 @pytest.mark.parametrize("member", list(ZOO), ids=lambda m: f"{m}-{ZOO[m].breaks}")
 def test_suite_catches_member_by_its_rule(member):
     rule = ZOO[member].breaks
-    report = check_connection_manager(factory_for(member), rules=rule, backend="both", seed=SEED)
+    report = check_connection_manager(factory_for(member), rules=rule, backend="both", seed=SEED, examples=EXAMPLES)
     outcome = report.outcomes[rule]
     assert outcome.status == "FAIL", f"{member} ({ZOO[member].__doc__.splitlines()[0]}) got {outcome}"
     assert not report.ok
@@ -34,14 +35,14 @@ def test_suite_catches_member_by_its_rule(member):
 def test_generated_programs_alone_catch_member_by_its_rule(member):
     """The hypothesis layer on its own, scripted checks off: it must find every bug too."""
     rule = ZOO[member].breaks
-    report = check_connection_manager(factory_for(member), rules=rule, backend="both", seed=SEED,
+    report = check_connection_manager(factory_for(member), rules=rule, backend="both", seed=SEED, examples=EXAMPLES,
                                       scripted=False)
     outcome = report.outcomes[rule]
     assert outcome.status == "FAIL" and outcome.caught_by.startswith("program #"), outcome
 
 
 def test_tutorial_passes_every_core_rule():
-    report = check_connection_manager(tutorial_factory, rules="*", backend="both", seed=SEED)
+    report = check_connection_manager(tutorial_factory, rules="*", backend="both", seed=SEED, examples=EXAMPLES)
     assert failures(report) == {}
     core = set(scenarios.CORE_RULES)
     # strictly: drop-oldest is not the NON-STRICT alternative, and nothing core is UNSUPPORTED
@@ -49,6 +50,6 @@ def test_tutorial_passes_every_core_rule():
 
 
 def test_reference_passes():
-    report = check_connection_manager(scenarios.reference_factory, rules="*", backend="both", seed=SEED)
+    report = check_connection_manager(scenarios.reference_factory, rules="*", backend="both", seed=SEED, examples=EXAMPLES)
     assert failures(report) == {}
     assert report.ok
