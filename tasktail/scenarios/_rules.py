@@ -138,6 +138,7 @@ from . import _rules_caps  # noqa: E402,F401,I001
 from . import _rules_failures  # noqa: E402,F401,I001
 from . import _rules_validation  # noqa: E402,F401,I001
 from . import _rules_threads  # noqa: E402,F401,I001
+from . import _rules_reliability  # noqa: E402,F401,I001
 
 # Core before extension, import order within each (sort is stable); see 4. above.
 CHECKS.sort(key=lambda c: c.rule not in CORE_RULES)
