@@ -10,8 +10,15 @@ import anyio
 from tasktail.fakes import FakeWebSocket
 
 from ._rules import Harness, check, expect, wait_blocked
+from ._subject import RULE_CAPABILITIES
 
-__all__ = ["conform_fail3_waiter_cancelled_at_hand_over", "conform_flush1_connect_cancelled_while_closing_replaced"]
+# Rules added with these checks; _subject.RULE_CAPABILITIES is the place for them, and
+# until it lists them they are registered here so the suite runs their checks.
+for _rule, _caps in {"WIRE-4": {"resume", "seq"}, "RES-4": {"resume", "seq"}}.items():
+    RULE_CAPABILITIES.setdefault(_rule, frozenset(_caps))
+
+__all__ = ["conform_fail3_waiter_cancelled_at_hand_over", "conform_flush1_connect_cancelled_while_closing_replaced",
+           "conform_res4_resume_point_never_crosses_incarnations", "conform_wire4_hello_and_reset_frames"]
 
 
 class _StallingClose(FakeWebSocket):
@@ -83,3 +90,62 @@ async def conform_flush1_connect_cancelled_while_closing_replaced(h: Harness) ->
     await wait_blocked()
     connected, queued = h.status("t")
     expect(not connected or queued == 0, f"after the cancelled connect: connected with {queued} queued")
+
+
+@check("WIRE-4")
+async def conform_wire4_hello_and_reset_frames(h: Harness) -> None:
+    """epoch="" gets a hello frame first; that epoch resumes; another one gets a reset frame."""
+    import json
+
+    h.build(history_size=10)
+    ws = h.socket()
+    await h.connect(ws, "t", epoch="")
+    await h.log_numbered("t", 2)
+    hello = json.loads(ws.frames[0].payload)
+    expect(set(hello) == {"type", "task_id", "epoch", "last_seq"} and hello["type"] == "hello"
+           and hello["task_id"] == "t" and isinstance(hello["epoch"], str) and hello["last_seq"] == 0,
+           f"first frame {hello}")
+    again = h.socket()
+    await h.connect(again, "t", after_seq=1, epoch=hello["epoch"])
+    first = json.loads(again.frames[0].payload)
+    expect(first == {**hello, "last_seq": 2} and h.texts(again) == ["t#1"],
+           f"resumed: first frame {first}, then {h.texts(again)}")
+    stale = h.socket()
+    await h.connect(stale, "t", after_seq=1, epoch=hello["epoch"] + "x")
+    reset = json.loads(stale.frames[0].payload)
+    expect(reset == {"type": "reset", "task_id": "t", "epoch": hello["epoch"], "last_seq": 2,
+                     "stale_epoch": hello["epoch"] + "x"} and h.texts(stale) == ["t#0", "t#1"],
+           f"stale epoch: first frame {reset}, then {h.texts(stale)}")
+
+
+class _AcceptGate(FakeWebSocket):
+    """A client whose accept waits until ``go`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(None, strict=False)
+        self.go = anyio.Event()
+
+    async def accept(self, *args: object, **kwargs: object) -> None:
+        await self.go.wait()
+        await super().accept(*args, **kwargs)
+
+
+@check("RES-4")
+async def conform_res4_resume_point_never_crosses_incarnations(h: Harness) -> None:
+    """A resume in progress while the task is disconnected and restarted: the new task's
+    messages are all sent (none counted delivered unsent), after a reset frame."""
+    h.build()
+    ws = h.socket()
+    await h.connect(ws, "t")
+    await h.log_numbered("t", 3)
+    h.manager.detach("t", ws)
+    late = _AcceptGate()
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: h.connect(late, "t", after_seq=3))
+        await wait_blocked()
+        await h.disconnect("t")
+        await h.log_numbered("t", 4, first=10)
+        late.go.set()
+    kinds = [i.kind for i in h.items(late)]
+    expect(h.texts(late) == ["t#10", "t#11", "t#12", "t#13"] and kinds[0] == "other",
+           f"the new incarnation's client got {[i.short() for i in h.items(late)]}")
