@@ -14,11 +14,13 @@ from ._subject import RULE_CAPABILITIES
 
 # Rules added with these checks; _subject.RULE_CAPABILITIES is the place for them, and
 # until it lists them they are registered here so the suite runs their checks.
-for _rule, _caps in {"WIRE-4": {"resume", "seq"}, "RES-4": {"resume", "seq"}}.items():
+for _rule, _caps in {"WIRE-4": {"resume", "seq"}, "RES-4": {"resume", "seq"},
+                     "CANC-1": {"cancellation"}, "CANC-2": {"cancellation"}}.items():
     RULE_CAPABILITIES.setdefault(_rule, frozenset(_caps))
 
 __all__ = ["conform_fail3_waiter_cancelled_at_hand_over", "conform_flush1_connect_cancelled_while_closing_replaced",
-           "conform_res4_resume_point_never_crosses_incarnations", "conform_wire4_hello_and_reset_frames"]
+           "conform_res4_resume_point_never_crosses_incarnations", "conform_wire4_hello_and_reset_frames",
+           "conform_canc1_tight_producer_loop_yields", "conform_canc2_cancelled_cleanup_is_bounded"]
 
 
 class _StallingClose(FakeWebSocket):
@@ -149,3 +151,57 @@ async def conform_res4_resume_point_never_crosses_incarnations(h: Harness) -> No
     kinds = [i.kind for i in h.items(late)]
     expect(h.texts(late) == ["t#10", "t#11", "t#12", "t#13"] and kinds[0] == "other",
            f"the new incarnation's client got {[i.short() for i in h.items(late)]}")
+
+
+@check("CANC-1")
+async def conform_canc1_tight_producer_loop_yields(h: Harness) -> None:
+    """A producer logging in a tight loop lets another task run (and cancel it)."""
+    h.build()
+    for connected in (False, True):
+        if connected:
+            await h.connect(h.socket(), "t")
+        calls = 0
+        scope = anyio.CancelScope()
+
+        async def producer() -> None:
+            nonlocal calls
+            with scope:
+                while calls < 5000:
+                    calls += 1
+                    await h.log("t", "t#tick")
+
+        async def stopper() -> None:
+            scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(producer)
+            group.start_soon(stopper)
+        expect(scope.cancelled_caught and calls < 5000,
+               f"({'connected' if connected else 'no client'}) {calls} send_log calls before another task ran")
+
+
+class _Stalled(FakeWebSocket):
+    """A client that stalls on every send and on close."""
+
+    def __init__(self) -> None:
+        from tasktail.fakes import Gate
+
+        super().__init__(Gate(), strict=False)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await anyio.Event().wait()
+
+
+@check("CANC-2")
+async def conform_canc2_cancelled_cleanup_is_bounded(h: Harness) -> None:
+    """A producer cancelled mid-send to a client that stalls on send and close returns."""
+    h.build(send_timeout=None)  # no send bound: only the cleanup's own bound can end it
+    ws = _Stalled()
+    await h.connect(ws, "t")
+    async with anyio.create_task_group() as group:
+        group.start_soon(h.log, "t", "t#0")
+        await ws.gate.wait_pending(1)
+        with anyio.move_on_after(3600) as bound:  # virtual time: an hour costs nothing
+            group.cancel_scope.cancel()
+            await wait_blocked()
+    expect(not bound.cancelled_caught, "the cancelled producer's cleanup never ended")

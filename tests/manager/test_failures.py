@@ -171,6 +171,7 @@ async def test_waiter_cancelled_in_the_round_of_the_hand_over_strands_nothing(fi
 
 @pytest.mark.rule("FAIL-3")
 @pytest.mark.rule("FLUSH-2")
+@pytest.mark.rule("CANC-1")
 async def test_cancelled_caller_of_an_idle_client_strands_nothing():
     # A caller already cancelled: send_log queues its message, raises the cancellation, and
     # the idle connected client still gets the message.

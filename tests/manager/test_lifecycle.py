@@ -194,6 +194,7 @@ class StallingClose(FakeWebSocket):
 
 @pytest.mark.rule("FLUSH-1")
 @pytest.mark.rule("MEM-3")
+@pytest.mark.rule("CANC-2")
 @pytest.mark.parametrize("close", ["finishes", "hangs"])
 async def test_connect_cancelled_while_closing_the_replaced_client(close):
     # Issue 9: cancelled during the replaced client's close, connect left the new socket
