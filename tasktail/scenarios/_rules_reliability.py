@@ -20,7 +20,8 @@ for _rule, _caps in {"WIRE-4": {"resume", "seq"}, "RES-4": {"resume", "seq"},
 
 __all__ = ["conform_fail3_waiter_cancelled_at_hand_over", "conform_flush1_connect_cancelled_while_closing_replaced",
            "conform_res4_resume_point_never_crosses_incarnations", "conform_wire4_hello_and_reset_frames",
-           "conform_canc1_tight_producer_loop_yields", "conform_canc2_cancelled_cleanup_is_bounded"]
+           "conform_canc1_tight_producer_loop_yields", "conform_canc2_cancelled_cleanup_is_bounded",
+           "conform_cap2_policy_error_changes_nothing", "conform_val2_exact_errors"]
 
 
 class _StallingClose(FakeWebSocket):
@@ -70,7 +71,10 @@ async def conform_fail3_waiter_cancelled_at_hand_over(h: Harness) -> None:
 @check("FLUSH-1")
 async def conform_flush1_connect_cancelled_while_closing_replaced(h: Harness) -> None:
     """A connect cancelled while it closes the client it replaces leaves no socket attached
-    but unflushed: either the new client is flushed, or it is not the task's client."""
+    but unflushed: either the new client is flushed, or it is not the task's client.
+    (This part of FLUSH-1 is about cancellation: it runs when ``cancellation`` is claimed.)"""
+    if not h.claims("cancellation"):
+        return
     h.build()
     first = _StallingClose()
     await h.connect(first, "t")
@@ -205,3 +209,44 @@ async def conform_canc2_cancelled_cleanup_is_bounded(h: Harness) -> None:
             group.cancel_scope.cancel()
             await wait_blocked()
     expect(not bound.cancelled_caught, "the cancelled producer's cleanup never ended")
+
+
+class _Refuses:
+    name = "refuses"
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def choose_victim(self, queue: object, incoming: object) -> object:
+        return self.answer
+
+
+@check("CAP-2")
+async def conform_cap2_policy_error_changes_nothing(h: Harness) -> None:
+    """A policy that refuses a finished message, or answers "0": PolicyError, no seq spent."""
+    for answer in (None, "0"):
+        h.build(cap=1, overflow=_Refuses(answer))
+        await h.log("t", "t#0")
+        try:
+            await h.manager.send_log("t", "success", "t#done", finished=True)
+        except Exception as exc:
+            expect(type(exc).__name__ == "PolicyError", f"answer {answer!r}: raised {exc!r}, not PolicyError")
+        else:
+            raise AssertionError(f"answer {answer!r}: a broken policy raised nothing")
+        h.manager.overflow.answer = 0  # now a valid answer: the finished message goes through
+        entry = await h.manager.send_log("t", "success", "t#done", finished=True)
+        expect(entry.seq == 2, f"answer {answer!r}: the refused call spent a seq (next is {entry.seq})")
+
+
+@check("VAL-2")
+async def conform_val2_exact_errors(h: Harness) -> None:
+    """Wrong-typed config is a TypeError, huge ints a ValueError naming the argument."""
+    for config, error in (({"max_queue_size": 1.5}, TypeError), ({"max_queue_size": "5"}, TypeError),
+                          ({"max_queue_size": 10 ** 5000}, ValueError)):
+        try:
+            h.subject.factory(**config)
+        except Exception as exc:
+            expect(type(exc) is error and "max_queue_size" in str(exc),
+                   f"max_queue_size of type {type(config['max_queue_size']).__name__}: {type(exc).__name__}")
+        else:
+            raise AssertionError(f"{type(config['max_queue_size']).__name__} max_queue_size accepted")
