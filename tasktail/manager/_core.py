@@ -18,16 +18,21 @@ Theory of operation:
    is sent with no history, moves ``forgotten_through`` up, and a resume below it is told
    ``expired`` (``RES-2``). Gap ranges at or below it are pruned, so every list is bounded.
 5. ``disconnect`` and TTL expiry remove a task at once and mark it ``closed``; code that
-   wakes up later holding the old state sees ``closed`` and stops (``DISC-2``).
-6. This class is the seam for other state stores (Redis Streams for several processes) and
+   wakes up later holding the old state sees ``closed`` and stops (``DISC-2``). A task id
+   used again starts a new *incarnation* with its own ``epoch``; a resume point names the
+   epoch it belongs to, and one from another incarnation is never applied (``RES-4``).
+6. ``log`` asks the overflow policy before it changes anything, so a policy that breaks its
+   contract (``PolicyError``) costs no seq and leaves every counter as it was (``CAP-2``).
+7. This class is the seam for other state stores (Redis Streams for several processes) and
    for ports to other frameworks: the async layer calls only ``log``, ``check_resume``,
    ``task_for_connect``, ``attach``, ``detach``, ``disconnect``, ``next_frames``, ``sent``,
    ``send_failed`` and the statistics, and reads only ``tasks`` and a ``TaskState``'s
-   ``connection``, ``queue``, ``in_flight``, ``next_seq``, ``closed`` and ``lock``.
+   ``connection``, ``queue``, ``in_flight``, ``next_seq``, ``closed``, ``epoch`` and ``lock``.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -37,11 +42,13 @@ from ._message import (
     LEVELS,
     GapNotice,
     LogMessage,
+    Opening,
     check_finished,
     check_level,
     check_message,
     check_progress,
     check_task_id,
+    show,
 )
 from ._policies import DropOldest, OverflowPolicy
 from ._stats import CloseCode, ManagerStatistics, TaskStatistics
@@ -56,12 +63,13 @@ _new_message = tuple.__new__  # LogMessage's own __new__ adds a Python frame per
 class Connection:
     """One client socket attached to one task, as the core sees it."""
 
-    __slots__ = ("websocket", "task_id", "cursor", "replay", "ended", "close_code", "close_reason",
+    __slots__ = ("websocket", "task_id", "epoch", "cursor", "replay", "ended", "close_code", "close_reason",
                  "on_end", "socket_closed", "scope_factory")
 
-    def __init__(self, websocket: Any, task_id: str, cursor: int, replay: deque) -> None:
+    def __init__(self, websocket: Any, task_id: str, cursor: int, replay: deque, epoch: str = "") -> None:
         self.websocket = websocket
         self.task_id = task_id
+        self.epoch = epoch  # the task incarnation this client follows (RES-4)
         self.cursor = cursor  # highest seq this client was sent or told about
         self.replay = replay  # history and notices owed to a resuming client, in seq order
         self.ended = False
@@ -86,11 +94,12 @@ class TaskState:
     __slots__ = (
         "task_id", "next_seq", "queue", "history", "gaps", "in_flight", "sent_through",
         "forgotten_through", "connection", "finished_seq", "dropped", "delivered",
-        "failed_sends", "last_activity", "closed", "lock",
+        "failed_sends", "last_activity", "closed", "lock", "epoch",
     )
 
-    def __init__(self, task_id: str, now: float, history_size: int, lock: Any) -> None:
+    def __init__(self, task_id: str, now: float, history_size: int, lock: Any, epoch: str = "") -> None:
         self.task_id = task_id
+        self.epoch = epoch
         self.next_seq = 1
         self.queue: deque[LogMessage] = deque()
         self.history: deque[LogMessage] | None = deque(maxlen=history_size) if history_size else None
@@ -111,7 +120,7 @@ class ManagerCore:
 
     __slots__ = ("max_queue_size", "overflow", "history_size", "task_ttl", "max_tasks", "clock",
                  "lock_factory", "tasks", "logged", "dropped", "delivered", "failed_sends",
-                 "discarded", "expired_tasks", "_next_sweep")  # attribute reads on every message
+                 "discarded", "expired_tasks", "_next_sweep", "epoch_prefix", "incarnations")
 
     def __init__(
         self,
@@ -134,6 +143,12 @@ class ManagerCore:
         self.tasks: dict[str, TaskState] = {}
         self.logged = self.dropped = self.delivered = self.failed_sends = self.discarded = self.expired_tasks = 0
         self._next_sweep = clock() + task_ttl / 8 if task_ttl is not None else float("inf")
+        # An epoch is "<prefix>.<n>": n counts this manager's incarnations, so it is unique
+        # within the manager at the cost of one format per new task; the random prefix makes
+        # epochs of a restarted process (or another manager) differ too, so a client that
+        # resumes against a new server is told instead of being given another run's seqs.
+        self.epoch_prefix = secrets.token_hex(4)
+        self.incarnations = 0
 
     # -- producing -------------------------------------------------------------------------
 
@@ -158,33 +173,46 @@ class ManagerCore:
         elif state.finished_seq:
             raise TaskFinishedError(task_id, state.finished_seq)
         seq = state.next_seq
-        state.next_seq = seq + 1
         entry = _new_message(LogMessage, (task_id, seq, now, level, message, progress, finished))
+        queue = state.queue
+        if len(queue) >= self.max_queue_size:
+            # Asked before anything changes: a PolicyError spends no seq (CAP-2, GAP-2).
+            # (A new task's queue is empty, so no task was created for nothing either.)
+            self._place(state, entry, self._choose_victim(queue, entry))
+        else:
+            queue.append(entry)
+        state.next_seq = seq + 1
         if finished:
             state.finished_seq = seq
         state.last_activity = now
         self.logged += 1
-        queue = state.queue
-        if len(queue) >= self.max_queue_size:
-            self._evict(state, entry)
-        else:
-            queue.append(entry)
         if now >= self._next_sweep:
             self.sweep(now)
         return state, entry
 
-    def _evict(self, state: TaskState, incoming: LogMessage) -> None:
-        queue = state.queue
+    def _choose_victim(self, queue: deque, incoming: LogMessage) -> int | None:
+        """Ask the policy which message gives way; raise PolicyError (and change nothing)
+        if its answer breaks the contract."""
         victim = self.overflow.choose_victim(queue, incoming)
         if victim is None:
             if incoming.finished:
                 raise PolicyError(self.overflow, "rejected a finished message")
-            self._record_drop(state, incoming.seq)
-            return
+            return None
+        if type(victim) is not int:
+            raise PolicyError(self.overflow, f"returned {show(victim)} of type {type(victim).__name__}, "
+                              "not None or an int")
         if not -len(queue) <= victim < len(queue):
-            raise PolicyError(self.overflow, f"chose index {victim!r} in a queue of {len(queue)}")
+            raise PolicyError(self.overflow, f"chose index {show(victim)} in a queue of {len(queue)}")
         if queue[victim].finished:
             raise PolicyError(self.overflow, "chose to evict a finished message")
+        return victim
+
+    def _place(self, state: TaskState, incoming: LogMessage, victim: int | None) -> None:
+        """Apply a checked choice: drop ``incoming`` (None) or evict ``queue[victim]``."""
+        if victim is None:
+            self._record_drop(state, incoming.seq)
+            return
+        queue = state.queue
         evicted = queue[victim]
         del queue[victim]
         queue.append(incoming)
@@ -210,17 +238,26 @@ class ManagerCore:
 
     # -- connections ---------------------------------------------------------------------
 
-    def check_resume(self, task_id: str, after_seq: int | None) -> None:
-        """Raise if ``after_seq`` names a message that was never logged (``RES-3``)."""
-        if after_seq is None:
-            return
+    def check_resume(self, task_id: str, after_seq: int | None, epoch: str | None = None) -> str | None:
+        """Check a resume point and return the epoch it belongs to, for ``attach``.
+
+        Raises if ``after_seq`` names a message the incarnation it belongs to never logged
+        (``RES-3``). ``epoch`` is what the client sent: ``None`` or ``""`` mean the
+        incarnation there is now (``None`` when there is none: seq 0 belongs to any), a
+        non-empty one is returned as it is, stale or not (``RES-4``)."""
         state = self.tasks.get(task_id)
-        last = state.next_seq - 1 if state is not None else 0
-        if after_seq > last:
-            raise ValueError(
-                f"after_seq={after_seq} is beyond the last seq of task {task_id!r}; "
-                f"expected an int in 0..{last}"
-            )
+        if epoch and (state is None or state.epoch != epoch):
+            return epoch  # another incarnation's seqs: attach starts the client from the start
+        if after_seq is not None:
+            last = state.next_seq - 1 if state is not None else 0
+            if after_seq > last:
+                raise ValueError(
+                    f"after_seq={show(after_seq)} is beyond the last seq of task {task_id!r}; "
+                    f"expected an int in 0..{last}"
+                )
+        if epoch or after_seq is not None:
+            return state.epoch if state is not None else None
+        return None
 
     def task_for_connect(self, task_id: str) -> TaskState:
         now = self.clock()
@@ -229,11 +266,20 @@ class ManagerCore:
         state = self.tasks.get(task_id)
         return self._new_task(task_id, now) if state is None else state
 
-    def attach(self, state: TaskState, websocket: Any, after_seq: int | None) -> tuple[Connection, Connection | None]:
+    def attach(self, state: TaskState, websocket: Any, after_seq: int | None,
+               epoch: str | None = None, opening: bool = False) -> tuple[Connection, Connection | None]:
         """Make ``websocket`` the task's connection; return it and the one it replaces.
 
+        ``epoch`` is what ``check_resume`` returned before the caller's first await: when
+        it is not this incarnation's, the resume point belongs to another one and the client
+        is sent a ``reset`` frame and this incarnation from its start (``RES-4``). With
+        ``opening`` (the client follows epochs) it is sent a ``hello`` frame first.
         Call with the task's lock held, so nothing is in flight (``REPL-1``)."""
-        self.check_resume(state.task_id, after_seq)
+        stale = epoch if epoch is not None and epoch != state.epoch else None
+        if stale is not None:
+            after_seq = 0
+        else:
+            self.check_resume(state.task_id, after_seq)
         replay: deque = deque()
         cursor = state.sent_through
         if after_seq is not None:
@@ -246,7 +292,9 @@ class ManagerCore:
                 self._remember(state, queue.popleft())
                 state.delivered += 1
                 self.delivered += 1
-        connection = Connection(websocket, state.task_id, cursor, replay)
+        if opening or stale is not None:
+            replay.appendleft(Opening(state.task_id, state.epoch, state.next_seq - 1, stale))
+        connection = Connection(websocket, state.task_id, cursor, replay, state.epoch)
         old = state.connection
         state.connection = connection
         state.last_activity = self.clock()
@@ -339,7 +387,7 @@ class ManagerCore:
             self.delivered += 1
             connection.cursor = last.seq  # above the cursor: queued seqs are new to a client
             self._remember(state, last)
-        else:
+        elif type(last) is not Opening:
             # Notices, or a replayed message: only the cursors move.
             seq = last.seq if isinstance(last, LogMessage) else last.last_seq
             if seq > connection.cursor:
@@ -373,11 +421,19 @@ class ManagerCore:
             if state.closed:
                 self.discarded += 1
             else:
-                state.queue.appendleft(message)
-                if len(state.queue) > self.max_queue_size:
+                queue = state.queue
+                queue.appendleft(message)
+                if len(queue) > self.max_queue_size:
                     # The newest message re-enters through the policy, which chooses what
                     # gives way, the requeued one included.
-                    self._evict(state, state.queue.pop())
+                    newest = queue.pop()
+                    try:
+                        victim = self._choose_victim(queue, newest)
+                    except PolicyError:
+                        # No caller to tell (FAIL-2): the oldest gives way. It is the requeued
+                        # message, never the finished one (that has the highest seq).
+                        victim = 0
+                    self._place(state, newest, victim)
         if state.connection is connection:
             state.connection = None
             state.last_activity = self.clock()
@@ -395,7 +451,9 @@ class ManagerCore:
                 del self.tasks[victim.task_id]
                 self._forget(victim, CloseCode.SERVER_DISCONNECT, "task evicted by max_tasks")
                 self.expired_tasks += 1
-        state = TaskState(task_id, now, self.history_size, self.lock_factory())
+        self.incarnations += 1
+        state = TaskState(task_id, now, self.history_size, self.lock_factory(),
+                          f"{self.epoch_prefix}.{self.incarnations}")
         self.tasks[task_id] = state
         return state
 
@@ -435,6 +493,7 @@ class ManagerCore:
             gap_ranges=len(state.gaps),
             finished=bool(state.finished_seq),
             lock_waiters=lock_waiters,
+            epoch=state.epoch,
         )
 
     def statistics(self, lock_waiters: int = 0) -> ManagerStatistics:

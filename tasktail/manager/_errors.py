@@ -1,6 +1,11 @@
-"""One exception class per failure cause (SPEC ``ERR-*``)."""
+"""One exception class per failure cause (SPEC ``FIN-1``, ``MEM-4``, ``CAP-2``, ``THR-2``).
+
+Messages are built with ``show``, which cannot fail, so a hostile ``__repr__`` never
+replaces the error it was meant to describe."""
 
 from __future__ import annotations
+
+from ._message import show
 
 __all__ = ["TasktailError", "TaskFinishedError", "TaskLimitError", "PolicyError", "LoopClosedError"]
 
@@ -35,7 +40,9 @@ class PolicyError(TasktailError):
     """An overflow policy broke its contract (``CAP-2``)."""
 
     def __init__(self, policy: object, what: str) -> None:
-        super().__init__(f"overflow policy {policy!r} {what}; a finished message is never evicted or rejected")
+        super().__init__(f"overflow policy {show(policy)} {what}; nothing was logged, and a finished "
+                         "message is never evicted or rejected; choose_victim must return None or "
+                         "the int index of a queued message that is not finished")
         self.policy = policy
 
 

@@ -4,11 +4,17 @@ Every send happens under its task's lock (``ORD-2``), so the lock sits on the ho
 every ``send_log``. An uncontended ``acquire`` here is a flag flip; only a contended one
 creates an ``anyio.Event`` and waits. ``release`` hands the lock straight to the oldest
 waiter, so a task that keeps logging cannot barge ahead of one already waiting.
+
+A hand-over is a promise: the holder stopped draining because a waiter would go on. A
+waiter cancelled in the very round the lock is handed to it cannot keep that promise (it may
+not await any more), so it passes the lock to the next waiter, or, when there is none, to
+the ``abandon`` callback its caller gave, which finds someone who can (``FAIL-3``).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -45,7 +51,10 @@ class TaskLock:
         self._locked = True
         return True
 
-    async def acquire(self) -> None:
+    async def acquire(self, abandon: Callable[[], None] | None = None) -> None:
+        """Wait for the lock. If it is handed over as this waiter is cancelled, the lock goes
+        to the next waiter, or, with nobody waiting, to ``abandon()`` (which then owns it and
+        must release it) when given."""
         if not self._locked:
             self._locked = True
             return
@@ -54,10 +63,12 @@ class TaskLock:
         try:
             await handed_over.wait()
         except BaseException:
-            if handed_over.is_set():
-                self.release()  # it was handed to us as we were cancelled: pass it on
-            else:
+            if not handed_over.is_set():
                 self._waiters.remove(handed_over)
+            elif abandon is None or self._waiters:
+                self.release()  # handed to us as we were cancelled: pass it on
+            else:
+                abandon()
             raise
 
     def release(self) -> None:

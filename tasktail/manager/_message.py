@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 from json.encoder import encode_basestring
 from typing import NamedTuple
 
-__all__ = ["Level", "LogMessage", "GapNotice", "LEVELS"]
+__all__ = ["Level", "LogMessage", "GapNotice", "Opening", "LEVELS", "show", "exact_str"]
 
 
 class Level(enum.StrEnum):
-    """The closed set of log levels (``VAL-3``)."""
+    """The closed set of log levels (``VAL-2``)."""
 
     DEBUG = "debug"
     INFO = "info"
@@ -115,13 +115,66 @@ class GapNotice(NamedTuple):
         )
 
 
+class Opening(NamedTuple):
+    """The first frame of a connection whose client named an incarnation (SPEC ``WIRE-4``).
+
+    ``hello`` tells the client which incarnation (``epoch``) of the task it is following;
+    ``reset`` (``stale_epoch`` set) tells it that the incarnation it named is gone and that
+    what follows is the current one from its start (``RES-4``)."""
+
+    task_id: str
+    epoch: str
+    last_seq: int
+    stale_epoch: str | None = None
+
+    def to_json(self) -> str:
+        if self.stale_epoch is None:
+            return (f'{{"type":"hello","task_id":{encode_basestring(self.task_id)},'
+                    f'"epoch":{encode_basestring(self.epoch)},"last_seq":{self.last_seq}}}')
+        return (f'{{"type":"reset","task_id":{encode_basestring(self.task_id)},'
+                f'"epoch":{encode_basestring(self.epoch)},"last_seq":{self.last_seq},'
+                f'"stale_epoch":{encode_basestring(self.stale_epoch)}}}')
+
+
+_SHOW_LIMIT = 200  # characters of a bad value an error message shows
+
+
+def show(value: object) -> str:
+    """``repr(value)`` for an error message, shortened; never raises (``VAL-1``).
+
+    A hostile argument must not turn a clear ``TypeError`` into another error: a ``__repr__``
+    may raise, and ``repr`` of an int with more than 4,300 digits does."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"<int of {value.bit_length()} bits>"  # str() of it may exceed the digit limit
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{_type_name(value)} object whose repr() failed>"
+    if type(text) is not str:
+        text = f"<{_type_name(value)} object>"
+    return text if len(text) <= _SHOW_LIMIT else text[:_SHOW_LIMIT - 5] + "…" + text[-4:]
+
+
+def _type_name(value: object) -> str:
+    name = getattr(type(value), "__name__", "?")
+    return name if type(name) is str else "?"
+
+
+def exact_str(text: str) -> str:
+    """An exact ``str`` with the characters of ``text`` (a ``str`` subclass included).
+
+    ``str.__str__`` copies the characters without calling the subclass's own ``__str__``,
+    which could return anything; what is stored and sent is then always a plain ``str``."""
+    return text if type(text) is str else str.__str__(text)
+
+
 def check_task_id(task_id: object) -> str:
     if type(task_id) is not str:
         if not isinstance(task_id, str):
             raise TypeError(
-                f"task_id={task_id!r} has type {type(task_id).__name__}; expected a non-empty str"
+                f"task_id={show(task_id)} has type {_type_name(task_id)}; expected a non-empty str"
             )
-        task_id = str(task_id)
+        task_id = exact_str(task_id)
     if not task_id:
         raise ValueError("task_id='' is empty; expected a non-empty str")
     _check_utf8("task_id", task_id)
@@ -136,19 +189,20 @@ def _check_utf8(name: str, text: str) -> None:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(
-                f"{name}={text!r} has a lone surrogate at index {exc.start}; "
+                f"{name}={show(text)} has a lone surrogate at index {exc.start}; "
                 "expected text that can be encoded as UTF-8"
             ) from None
 
 
 def check_level(level: object) -> str:
-    canonical = LEVELS.get(level) if isinstance(level, str) else None
+    # exact_str first: a str subclass's own __hash__/__eq__ never decides the lookup
+    canonical = LEVELS.get(exact_str(level)) if isinstance(level, str) else None
     if canonical is None:
         if not isinstance(level, str):
             raise TypeError(
-                f"level={level!r} has type {type(level).__name__}; expected one of {_ALLOWED_LEVELS}"
+                f"level={show(level)} has type {_type_name(level)}; expected one of {_ALLOWED_LEVELS}"
             )
-        raise ValueError(f"level={level!r} is not allowed; expected one of {_ALLOWED_LEVELS}")
+        raise ValueError(f"level={show(level)} is not allowed; expected one of {_ALLOWED_LEVELS}")
     return canonical
 
 
@@ -159,13 +213,14 @@ def check_progress(progress: object) -> int | float | None:
     if kind is not int and kind is not float:
         if isinstance(progress, bool) or not isinstance(progress, (int, float)):
             raise TypeError(
-                f"progress={progress!r} has type {kind.__name__}; "
+                f"progress={show(progress)} has type {_type_name(progress)}; "
                 "expected None or a finite int or float in [0, 100] (bool is not a number here)"
             )
-        progress = float(progress) if isinstance(progress, float) else int(progress)
+        # the exact type's own methods: a subclass's __float__/__index__ are not asked
+        progress = float.__float__(progress) if isinstance(progress, float) else int.__index__(progress)
     if not (0 <= progress <= 100):  # NaN fails this comparison too
         raise ValueError(
-            f"progress={progress!r} is out of range; expected None or a finite number in [0, 100]"
+            f"progress={show(progress)} is out of range; expected None or a finite number in [0, 100]"
         )
     return progress
 
@@ -173,15 +228,15 @@ def check_progress(progress: object) -> int | float | None:
 def check_message(message: object) -> str:
     if type(message) is not str:
         if not isinstance(message, str):
-            raise TypeError(f"message={message!r} has type {type(message).__name__}; expected a str")
-        message = str(message)
+            raise TypeError(f"message={show(message)} has type {_type_name(message)}; expected a str")
+        message = exact_str(message)
     _check_utf8("message", message)
     return message
 
 
 def check_finished(finished: object) -> bool:
     if finished is not True and finished is not False:
-        raise TypeError(f"finished={finished!r} has type {type(finished).__name__}; expected a bool")
+        raise TypeError(f"finished={show(finished)} has type {_type_name(finished)}; expected a bool")
     return finished
 
 
@@ -190,9 +245,23 @@ def check_after_seq(after_seq: object) -> int | None:
         return None
     if type(after_seq) is not int:
         raise TypeError(
-            f"after_seq={after_seq!r} has type {type(after_seq).__name__}; "
+            f"after_seq={show(after_seq)} has type {_type_name(after_seq)}; "
             "expected None or an int >= 0 (bool is not a number here)"
         )
     if after_seq < 0:
-        raise ValueError(f"after_seq={after_seq!r} is negative; expected None or an int >= 0")
+        raise ValueError(f"after_seq={show(after_seq)} is negative; expected None or an int >= 0")
     return after_seq
+
+
+def check_epoch(epoch: object) -> str | None:
+    """``None`` (the client does not follow incarnations), ``""`` (it does, and knows none
+    yet) or the epoch string a ``hello`` frame gave it (``RES-4``)."""
+    if epoch is None:
+        return None
+    if not isinstance(epoch, str):
+        raise TypeError(f"epoch={show(epoch)} has type {_type_name(epoch)}; expected None or a str")
+    epoch = exact_str(epoch)
+    if len(epoch) > 64 or not epoch.isascii() or not epoch.isprintable():
+        raise ValueError(f"epoch={show(epoch)} is not allowed; expected None or a str of at most "
+                         "64 printable ASCII characters, as a hello frame gave it")
+    return epoch

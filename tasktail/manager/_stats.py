@@ -51,3 +51,4 @@ class TaskStatistics:
     gap_ranges: int = 0
     finished: bool = False
     lock_waiters: int = 0
+    epoch: str = ""  # the incarnation (RES-4); "" for an unknown task

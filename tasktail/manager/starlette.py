@@ -6,7 +6,9 @@ Use it as the whole body of a WebSocket endpoint::
     async def logs(websocket: WebSocket, task_id: str):
         await stream_task(websocket, manager, task_id)
 
-It reads ``after_seq`` from the query string (browsers cannot set WebSocket headers),
+It reads ``after_seq`` and ``epoch`` from the query string (browsers cannot set WebSocket
+headers; ``?epoch=`` asks for a ``hello`` frame, ``?epoch=E&after_seq=N`` resumes within
+incarnation ``E``),
 connects, then waits until the client leaves or the manager lets go of the connection
 (replaced, too slow, task disconnected), and cleans up in ``finally``. When the client
 leaves it *detaches* rather than calling ``disconnect``: the task keeps its queue and
@@ -40,12 +42,19 @@ def _reason(text: str) -> str:
     return text.encode()[:123].decode(errors="ignore")  # a close reason is at most 123 bytes
 
 
-async def _refuse(websocket: Any, message: str) -> None:
+def _state(websocket: Any) -> str:
+    return getattr(getattr(websocket, "application_state", None), "name", "")
+
+
+async def _refuse(websocket: Any, message: str, timeout: float) -> None:
     # Accept first so the browser sees the code and reason; a refused handshake is an
-    # opaque HTTP 403 to page scripts.
-    if getattr(websocket.application_state, "name", "") == "CONNECTING":
-        await websocket.accept()
-    await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=_reason(message))
+    # opaque HTTP 403 to page scripts. connect may have closed the socket already (the
+    # task was reset during the handshake): Starlette raises on a second close.
+    with anyio.move_on_after(timeout):  # bounded like every cleanup (CANC-2)
+        if _state(websocket) == "CONNECTING":
+            await websocket.accept()
+        if _state(websocket) != "DISCONNECTED":
+            await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=_reason(message))
 
 
 async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
@@ -56,11 +65,15 @@ async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
     (one that has logged); any other id is refused with ``1008`` (``ADAPT-2``)."""
     try:
         after_seq = parse_after_seq(websocket.query_params.get("after_seq"))
+        epoch = websocket.query_params.get("epoch")  # None when absent: no hello frame
         if known_only and not manager.task_statistics(task_id).known:
             raise ValueError(f"task_id={task_id!r} is not a known task")
-        connection = await manager.connect(websocket, task_id, after_seq)
+        if epoch is None:  # other implementations of the seed API know no epoch
+            connection = await manager.connect(websocket, task_id, after_seq)
+        else:
+            connection = await manager.connect(websocket, task_id, after_seq, epoch=epoch)
     except (TypeError, ValueError) as exc:
-        await _refuse(websocket, str(exc))
+        await _refuse(websocket, str(exc), getattr(manager, "close_timeout", 5.0))
         return
     except TaskLimitError:
         return  # connect closed the socket with 1013 (MEM-4)

@@ -21,6 +21,7 @@ from . import _rules_locks  # noqa: F401,I001
 from . import _rules_content  # noqa: F401,I001
 from . import _rules_validation  # noqa: F401,I001
 from . import _rules_threads  # noqa: F401,I001
+from . import _rules_reliability  # noqa: F401,I001
 from ._harness import CHECKS, Check, Failed, Harness, NonStrict, Unmet, check
 from ._subject import CORE_RULES
 

@@ -58,7 +58,7 @@ ALL_CAPABILITIES: dict[str, str] = {
 
 #: rule -> capabilities it needs (empty: core, always checked)
 RULE_CAPABILITIES: dict[str, frozenset[str]] = {rule: frozenset(caps) for rule, caps in {
-    "WIRE-1": {"seq"}, "WIRE-2": {"seq", "gaps"}, "WIRE-3": {"seq", "expiry"},
+    "WIRE-1": {"seq"}, "WIRE-2": {"seq", "gaps"}, "WIRE-3": {"seq", "expiry"}, "WIRE-4": {"resume", "seq"},
     "FID-1": (), "ORD-1": {"seq"}, "ORD-2": (), "ORD-3": (),
     "FLUSH-1": (), "FLUSH-2": (), "FLUSH-3": (),
     "CAP-1": (), "CAP-2": {"overflow", "finish"}, "CAP-3": (), "CAP-4": {"overflow"},
@@ -69,6 +69,7 @@ RULE_CAPABILITIES: dict[str, frozenset[str]] = {rule: frozenset(caps) for rule, 
     "LOCK-1": (), "LOCK-2": (), "LOCK-3": (), "LOCK-4": (), "PROD-1": (),
     "VAL-1": {"validation"}, "VAL-2": {"validation"}, "QRY-1": (), "FIN-1": {"finish"},
     "RES-1": {"resume", "seq"}, "RES-2": {"resume", "seq", "gaps"}, "RES-3": {"resume"},
+    "RES-4": {"resume", "seq"}, "CANC-1": {"cancellation"}, "CANC-2": {"cancellation"},
     "MEM-1": (), "MEM-2": {"compact"}, "MEM-3": {"expiry"}, "MEM-4": {"expiry"},
     "THR-1": {"threads"}, "THR-2": {"threads"}, "STAT-1": {"statistics"},
     "CLOSE-1": {"close_codes"},

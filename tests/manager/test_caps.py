@@ -185,3 +185,54 @@ async def test_gap_ranges_stay_bounded():
     for n in range(50):
         await manager.send_log("job", "info", f"live{n}")
     assert manager.task_statistics("job").gap_ranges <= 4 + 3 + 1
+
+
+class _Answers:
+    """A policy that answers ``answer`` (or raises it), to break CAP-2's contract on purpose."""
+
+    name = "answers"
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def choose_victim(self, queue, incoming):
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+def _snapshot(manager):
+    return manager.statistics(), manager.task_statistics("job"), list(manager.message_queues["job"])
+
+
+@pytest.mark.rule("CAP-2")
+@pytest.mark.rule("GAP-2")
+@pytest.mark.parametrize("answer", [None, "0", 0.0, True, 7, -9, LookupError("policy bug")],
+                         ids=["rejects", "str", "float", "bool", "too-big", "too-small", "raises"])
+async def test_policy_error_changes_nothing(answer):
+    # Issue 9: the seq was spent and finished set before the policy refused; "0" gave a raw
+    # TypeError. Now the policy is asked first: a refusal changes nothing at all.
+    manager = make_manager(max_queue_size=2, overflow=_Answers(answer))
+    await manager.send_log("job", "info", "m1")
+    await manager.send_log("job", "info", "m2")
+    before = _snapshot(manager)
+    expected = LookupError if isinstance(answer, LookupError) else PolicyError
+    with pytest.raises(expected) as caught:
+        await manager.send_log("job", "success", "done", finished=True)
+    if expected is PolicyError:
+        assert "nothing was logged" in str(caught.value)
+    assert _snapshot(manager) == before
+    stats = manager.task_statistics("job")
+    assert stats.last_seq == stats.delivered + stats.queued + stats.dropped == 2 and not stats.finished
+    manager._core.overflow = DropOldest()  # a working policy: the finished message goes through
+    done = await manager.send_log("job", "success", "done", finished=True)
+    assert done.seq == 3 and manager.task_statistics("job").finished
+
+
+@pytest.mark.rule("CAP-2")
+async def test_policy_returning_a_non_int_gets_a_clear_policy_error():
+    manager = make_manager(max_queue_size=1, overflow=_Answers("0"))
+    await manager.send_log("job", "info", "m1")
+    with pytest.raises(PolicyError, match=r"returned '0' of type str, not None or an int"):
+        await manager.send_log("job", "info", "m2")
+    assert manager.task_statistics("job").last_seq == 1

@@ -127,3 +127,61 @@ async def test_producer_cancelled_during_flush_is_sent_by_connect():
         gate.open()
     assert [m for _, m in logs(ws)] == ["queued", "cancelled while connect flushed"]
     assert manager.get_queued_message_count("job") == 0
+
+
+@pytest.mark.rule("FAIL-3")
+@pytest.mark.rule("FLUSH-2")
+@pytest.mark.parametrize("first", ["release", "cancel"])
+@pytest.mark.parametrize("finished", [False, True], ids=["log", "finished"])
+async def test_waiter_cancelled_in_the_round_of_the_hand_over_strands_nothing(first, finished):
+    # Issue 9: the holder's send completes and the waiter is cancelled in the same round.
+    # The holder saw a waiter and stopped; the waiter, handed the lock as it was cancelled,
+    # let it go without sending. Both orders of the two events, and the finished message.
+    manager = make_manager()
+    gate = Gate()
+    ws = FakeWebSocket(behaviour=gate)
+    await manager.connect(ws, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(manager.send_log, "job", "info", "holder")
+        await gate.wait_pending(1)
+        waiter_scope = anyio.CancelScope()
+
+        async def waiter():
+            with waiter_scope:
+                await manager.send_log("job", "success", "last words", finished=finished)
+
+        group.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        assert manager.task_statistics("job").lock_waiters == 1
+        gate.close()  # later sends wait again: a fixed gate, not an open one, shows who sends
+        if first == "release":
+            gate.release(1)
+            waiter_scope.cancel()
+        else:
+            waiter_scope.cancel()
+            gate.release(1)
+        with anyio.fail_after(60):
+            await gate.wait_pending(1)  # someone drains the waiter's message
+        gate.open()
+        await anyio.wait_all_tasks_blocked()  # that someone may be outside this group
+    assert [m for _, m in logs(ws)] == ["holder", "last words"]
+    assert manager.get_queued_message_count("job") == 0 and manager.get_connection_status("job")
+    assert not manager.connection_locks["job"].locked()
+
+
+@pytest.mark.rule("FAIL-3")
+@pytest.mark.rule("FLUSH-2")
+@pytest.mark.rule("CANC-1")
+async def test_cancelled_caller_of_an_idle_client_strands_nothing():
+    # A caller already cancelled: send_log queues its message, raises the cancellation, and
+    # the idle connected client still gets the message.
+    manager = make_manager()
+    ws = FakeWebSocket()
+    await manager.connect(ws, "job")
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await manager.send_log("job", "success", "done", finished=True)
+    assert scope.cancelled_caught
+    await anyio.wait_all_tasks_blocked()  # the drain may run in a task of its own
+    assert manager.get_queued_message_count("job") == 0
+    assert [m for _, m in logs(ws)] == ["done"]

@@ -8,7 +8,7 @@ import pytest
 from tasktail import CloseCode
 from tasktail.fakes import Gate
 
-from .support import FakeWebSocket, logs, make_manager, seqs
+from .support import FakeWebSocket, WallClock, logs, make_manager, seqs
 
 pytestmark = pytest.mark.anyio
 
@@ -176,3 +176,55 @@ async def test_tasks_have_independent_seqs():
     b = await manager.send_log("b", "info", "b0")
     assert b.seq == 1
     assert manager.task_statistics("a").dropped == 1 and manager.task_statistics("b").dropped == 0
+
+
+class StallingClose(FakeWebSocket):
+    """A client whose close handshake hangs until ``release`` is set (or forever)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.closing = anyio.Event()
+        self.release = anyio.Event()
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closing.set()
+        await self.release.wait()
+        await super().close(code, reason)
+
+
+@pytest.mark.rule("FLUSH-1")
+@pytest.mark.rule("MEM-3")
+@pytest.mark.rule("CANC-2")
+@pytest.mark.parametrize("close", ["finishes", "hangs"])
+async def test_connect_cancelled_while_closing_the_replaced_client(close):
+    # Issue 9: cancelled during the replaced client's close, connect left the new socket
+    # attached but never flushed, and the task could no longer expire.
+    clock = WallClock()
+    manager = make_manager(task_ttl=60, clock=clock, close_timeout=2.0)
+    first = StallingClose()
+    await manager.connect(first, "job")
+    await manager.send_log("job", "info", "sent to first")
+    second = FakeWebSocket()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            scope = anyio.CancelScope()
+
+            async def connect_second():
+                with scope:
+                    await manager.connect(second, "job")
+
+            group.start_soon(connect_second)
+            await first.closing.wait()
+            group.start_soon(manager.send_log, "job", "info", "queued behind the connect")
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+            if close == "finishes":
+                first.release.set()
+            # "hangs": close_timeout (2 s of virtual time) ends the shielded close
+    assert scope.cancelled_caught
+    assert not manager.get_connection_status("job")  # not attached-but-unflushed
+    assert second.close_code == CloseCode.GOING_AWAY and second.texts() == []
+    assert [m.message for m in manager.message_queues["job"]] == ["queued behind the connect"]
+    clock.advance(61)
+    await manager.send_log("other", "info", "sweeps")
+    assert not manager.task_statistics("job").known  # the task can expire again

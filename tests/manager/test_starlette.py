@@ -136,3 +136,56 @@ async def test_adapter_task_limit_closes_1013():
     with anyio.fail_after(60):
         await stream_task(ws, manager, "another")
     assert ws.close_code == CloseCode.TRY_AGAIN_LATER == 1013
+
+
+@pytest.mark.rule("ADAPT-2")
+@pytest.mark.rule("RES-4")
+async def test_adapter_passes_epoch_from_query_string():
+    manager = make_manager(history_size=5)
+    first = QuerySocket({"epoch": ""})
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(stream_task, first, manager, "job")
+            await anyio.wait_all_tasks_blocked()
+            for n in range(3):
+                await manager.send_log("job", "info", f"m{n + 1}")
+            first.client_disconnect()
+    hello = __import__("json").loads(first.texts()[0])
+    assert hello["type"] == "hello" and seqs(first) == [1, 2, 3]
+    stale = QuerySocket({"epoch": "not-this-one", "after_seq": "2"})
+    resumed = QuerySocket({"epoch": hello["epoch"], "after_seq": "2"})
+    with anyio.fail_after(60):
+        for ws in (resumed, stale):
+            async with anyio.create_task_group() as group:
+                group.start_soon(stream_task, ws, manager, "job")
+                await anyio.wait_all_tasks_blocked()
+                ws.client_disconnect()
+    assert seqs(resumed) == [3] and seqs(stale) == [1, 2, 3]
+    assert '"type":"reset"' in stale.texts()[0]
+    bad = QuerySocket({"epoch": "x" * 100})
+    with anyio.fail_after(60):
+        await stream_task(bad, manager, "job")
+    assert bad.close_code == CloseCode.POLICY_VIOLATION and "epoch" in bad.close_reason
+
+
+@pytest.mark.rule("ADAPT-2")
+async def test_adapter_never_closes_a_socket_twice():
+    # Issue 9: connect closed the socket (1008) when the task was reset during the handshake,
+    # and the adapter closed it again (Starlette raises on that). Now the client is told.
+    manager = make_manager(history_size=5)
+    await manager.send_log("job", "info", "one")
+
+    class ResetDuringAccept(QuerySocket):
+        async def accept(self, *args, **kwargs):
+            await super().accept(*args, **kwargs)
+            manager.disconnect("job")  # reset: after_seq=1 names nothing any more
+
+    ws = ResetDuringAccept({"after_seq": "1"})
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(stream_task, ws, manager, "job")
+            await anyio.wait_all_tasks_blocked()
+            ws.client_disconnect()
+    assert ws.violations == []  # the fake flags a second close as misuse
+    assert '"type":"reset"' in ws.texts()[0] and seqs(ws) == []
+    assert ws.close_code == 1000 and ws.closed_by == "client"

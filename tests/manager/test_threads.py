@@ -129,3 +129,50 @@ def test_threadsafe_logger_after_loop_closed(backend):
     thread.join(timeout=30)
     assert len(errors) == 1 and "'job'" in str(errors[0]) and "finished" in str(errors[0])
     assert manager.statistics().logged == 0
+
+
+@pytest.mark.rule("THR-2")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_threads_logging_while_the_loop_ends_get_loop_closed_error(backend):
+    # Issue 9: threads whose call was queued into the closing loop hung forever, and threads
+    # whose call was running got CancelledError. Half the calls are running (held at a gated
+    # client) when the loop ends; the rest keep calling into the loop as it closes.
+    from tasktail import LogMessage
+    from tasktail.fakes import Gate
+
+    outcomes: list[object] = []
+    threads: list[threading.Thread] = []
+
+    async def main():
+        manager = make_manager()
+        gate = Gate()
+        await manager.connect(FakeWebSocket(behaviour=gate), "held")
+        logger = manager.threadsafe()
+        started = threading.Barrier(17)
+
+        def worker(n):
+            started.wait()
+            task = "held" if n % 2 else f"free{n}"
+            while True:
+                try:
+                    result = logger.send_log(task, "info", f"w{n}")
+                except BaseException as exc:  # anything but LoopClosedError fails the test
+                    outcomes.append(exc)
+                    return
+                if not isinstance(result, LogMessage):
+                    outcomes.append(result)
+                    return
+
+        threads.extend(threading.Thread(target=worker, args=(n,), daemon=True) for n in range(16))
+        for thread in threads:
+            thread.start()
+        await anyio.to_thread.run_sync(started.wait)
+        with anyio.fail_after(30):
+            await gate.wait_pending(1)  # one call is in a send; the other "held" calls wait for its lock
+
+    anyio.run(main, backend=backend)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [t for t in threads if t.is_alive()] == []
+    assert len(outcomes) == 16
+    assert all(isinstance(o, LoopClosedError) for o in outcomes), {type(o).__name__ for o in outcomes}

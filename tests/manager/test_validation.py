@@ -120,3 +120,86 @@ async def test_send_after_finished_raises():
     assert manager.task_statistics("job") == before
     manager.disconnect("job")
     assert (await manager.send_log("job", "info", "again")).seq == 1
+
+
+class Evil(str):
+    """A str subclass that lies in __str__ and cannot be repr()'d."""
+
+    def __str__(self):
+        return "someone-else"
+
+    def __repr__(self):
+        raise RuntimeError("repr failed")
+
+
+class BadRepr:
+    def __repr__(self):
+        raise RuntimeError("repr failed")
+
+
+HUGE = 10 ** 5000  # more than 4,300 digits: str() of it raises
+
+
+def ids(cases):
+    return [f"{case[0] if isinstance(case[0], str) else next(iter(case[0]))}-{n}" for n, case in enumerate(cases)]
+
+
+CONFIG_CASES = [
+    ({"max_queue_size": 1.5}, "max_queue_size", TypeError), ({"max_queue_size": "5"}, "max_queue_size", TypeError),
+    ({"max_queue_size": True}, "max_queue_size", TypeError), ({"history_size": None}, "history_size", TypeError),
+    ({"send_timeout": "10"}, "send_timeout", TypeError), ({"task_ttl": []}, "task_ttl", TypeError),
+    ({"max_tasks": 2.0}, "max_tasks", TypeError), ({"max_queue_size": HUGE}, "max_queue_size", ValueError),
+    ({"history_size": 2 ** 70}, "history_size", ValueError), ({"send_timeout": HUGE}, "send_timeout", ValueError),
+    ({"task_ttl": 10 ** 400}, "task_ttl", ValueError), ({"max_queue_size": 0}, "max_queue_size", ValueError),
+    ({"send_timeout": float("nan")}, "send_timeout", ValueError), ({"overflow": BadRepr()}, "overflow", TypeError),
+    ({"clock": BadRepr()}, "clock", TypeError),
+]
+
+
+@pytest.mark.rule("VAL-2")
+@pytest.mark.parametrize(("config", "name", "error"), CONFIG_CASES, ids=ids(CONFIG_CASES))
+async def test_config_errors_are_exact(config, name, error):
+    # Issue 9: wrong types raised ValueError; huge ints raised OverflowError or an int-to-str
+    # error naming nothing; a raising __repr__ became a RuntimeError.
+    with pytest.raises(error) as caught:
+        ConnectionManager(**config)
+    assert type(caught.value) is error and str(caught.value).startswith(f"{name}=")
+
+
+ARGUMENT_CASES = [
+    ("progress", HUGE, ValueError), ("progress", -HUGE, ValueError), ("task_id", BadRepr(), TypeError),
+    ("message", BadRepr(), TypeError), ("level", BadRepr(), TypeError), ("finished", BadRepr(), TypeError),
+    ("progress", BadRepr(), TypeError), ("message", "x" * 10_000 + "\ud800", ValueError),
+]
+
+
+@pytest.mark.rule("VAL-1")
+@pytest.mark.rule("VAL-2")
+@pytest.mark.parametrize(("argument", "value", "error"), ARGUMENT_CASES, ids=ids(ARGUMENT_CASES))
+async def test_error_formatting_cannot_fail(argument, value, error):
+    manager = make_manager()
+    await manager.send_log("job", "info", "before")
+    before = manager.statistics()
+    with pytest.raises(error) as caught:
+        await manager.send_log(**{**GOOD, argument: value})
+    assert type(caught.value) is error and str(caught.value).startswith(f"{argument}=")
+    assert len(str(caught.value)) < 500  # a huge value is shown shortened
+    assert manager.statistics() == before
+
+
+@pytest.mark.rule("VAL-1")
+async def test_huge_after_seq_is_rejected_naming_it():
+    manager = make_manager()
+    with pytest.raises(ValueError, match=r"^after_seq=<int of \d+ bits> is beyond"):
+        await manager.connect(FakeWebSocket(), "job", after_seq=HUGE)
+
+
+@pytest.mark.rule("VAL-2")
+async def test_str_subclass_ids_and_texts_are_stored_as_exact_str():
+    # Issue 9: a str subclass task id was replaced by what its own __str__ returned.
+    manager = make_manager()
+    entry = await manager.send_log(Evil("job"), Evil("info"), Evil("hello"))
+    assert (entry.task_id, entry.level, entry.message) == ("job", "info", "hello")
+    assert all(type(x) is str for x in (entry.task_id, entry.level, entry.message))
+    assert list(manager.message_queues) == ["job"] and type(next(iter(manager.message_queues))) is str
+    assert manager.get_queued_message_count(Evil("job")) == 1 and manager.disconnect(Evil("job")) == 1
