@@ -144,7 +144,7 @@ async def conform_res4_resume_point_never_crosses_incarnations(h: Harness) -> No
         await h.log_numbered("t", 4, first=10)
         late.go.set()
     kinds = [i.kind for i in h.items(late)]
-    expect(h.texts(late) == ["t#10", "t#11", "t#12", "t#13"] and kinds[0] == "other",
+    expect(h.texts(late) == ["t#10", "t#11", "t#12", "t#13"] and kinds[0] == "reset",
            f"the new incarnation's client got {[i.short() for i in h.items(late)]}")
 
 

@@ -120,7 +120,7 @@ def load_factory(spec: str) -> Callable[..., Any]:
 class Item:
     """One parsed frame: a log message (by its text) or a gap notice."""
 
-    kind: str  # "log" | "gap" | "other"
+    kind: str  # "log" | "gap" | "hello" | "reset" | "other"
     text: str | None = None
     seq: int | None = None
     first: int | None = None
@@ -133,6 +133,8 @@ class Item:
             return self.text if self.seq is None else f"{self.text}(seq {self.seq})"
         if self.kind == "gap":
             return f"gap[{self.first}..{self.last} {self.reason}]"
+        if self.kind in ("hello", "reset"):
+            return f"{self.kind}[last_seq {self.seq}]"
         return f"other({self.raw!r})"
 
 
@@ -149,6 +151,8 @@ def parse_frame(payload: str | bytes, with_seq: bool) -> Item:
         return Item("other", raw=payload)
     if not isinstance(data, dict):
         return Item("other", raw=data)
+    if data.get("type") in ("hello", "reset"):  # WIRE-4; the epoch itself is random: not shown
+        return Item(data["type"], seq=data.get("last_seq"), raw=data)
     if data.get("type") == "gap":
         return Item("gap", first=data.get("first_seq"), last=data.get("last_seq"),
                     reason=data.get("reason"), raw=data)
