@@ -73,8 +73,8 @@ def main(argv: list[str]) -> int:
         return 1
     try:
         if not ipaddress.ip_address(args.host).is_loopback:
-            print("warning: the demo has no login; anyone who can reach this address can start tasks",
-                  file=sys.stderr)
+            print("warning: the demo has no login; anyone who can reach this address can start tasks "
+                  "(requests must name it, or an --allow-host name, in their Host header)", file=sys.stderr)
     except ValueError:
         pass  # a host name
     try:

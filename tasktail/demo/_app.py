@@ -23,16 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import threading
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
-from anyio.abc import TaskGroup
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -42,114 +37,16 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..manager import CloseCode, ConnectionManager, TaskFinishedError, TaskLogHandler
+from ..manager import CloseCode, ConnectionManager
 from ..manager.starlette import stream_task
 from ._edge import (HEADERS, LOCAL_HOSTS, TASK_ID, UploadAborted, UploadTooLarge, UploadTooSlow, clean_name,
                     error, host_names, log, new_task_id, read_body, same_origin)
-from ._jobs import csv_job, training_job
 from ._limits import MAX_LINES, TaskOutput
+from ._tasks import Demo, csv_runner, start, training_runner
 
 __all__ = ["create_app", "TASK_ID", "new_task_id"]
 
 STATIC = Path(__file__).with_name("static")
-
-
-@dataclass
-class DemoTask:
-    task_id: str
-    kind: str
-    label: str
-    output: TaskOutput
-    running: bool = True
-
-
-@dataclass
-class Demo:
-    """What the app keeps; ``app.state.demo``. Tasks it started, even before they log."""
-
-    manager: ConnectionManager
-    upload_limit: int
-    upload_timeout: float
-    pace: float
-    epochs: int
-    max_running: int
-    max_lines: int
-    job_time_limit: float
-    tasks: dict[str, DemoTask] = field(default_factory=dict)
-    #: uploads being read: each holds a slot, so waiting bodies cannot pile up (DEMO-3)
-    uploading: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-    group: TaskGroup | None = None
-    #: called on the event loop when a task ends or an upload starts or stops holding a slot
-    watchers: list[Callable[[], None]] = field(default_factory=list)
-
-    def changed(self) -> None:
-        for watcher in self.watchers:
-            watcher()
-
-    def running(self) -> int:
-        return sum(task.running for task in self.tasks.values()) + self.uploading
-
-    def prune(self) -> None:
-        """Forget finished tasks the manager has forgotten (TTL) so the registry stays small."""
-        for task_id in [t for t, task in self.tasks.items() if not task.running]:
-            if not self.manager.task_statistics(task_id).known:
-                del self.tasks[task_id]
-
-    def busy(self) -> JSONResponse | None:
-        if self.running() >= self.max_running:
-            return error(429, f"{self.max_running} tasks are already running; try again later")
-        return None
-
-
-async def _start(demo: Demo, kind: str, label: str, first: str, job) -> JSONResponse:
-    if demo.group is None:
-        return error(503, "the app's lifespan has not started; run it with uvicorn")
-    if (refused := demo.busy()) is not None:
-        return refused
-    demo.prune()
-    task = DemoTask(new_task_id(), kind, label, TaskOutput(demo.max_lines))
-    demo.tasks[task.task_id] = task
-    for line in task.output.plan("info", first):
-        await demo.manager.send_log(task.task_id, *line)  # known to the manager from now on
-    demo.group.start_soon(_run, demo, task, job)
-    return JSONResponse({"task_id": task.task_id, "kind": kind, "label": label,
-                         "url": f"/#task={task.task_id}"}, status_code=201, headers=HEADERS)
-
-
-async def _run(demo: Demo, task: DemoTask, job) -> None:
-    send = task.output.send_with(functools.partial(demo.manager.threadsafe().send_log, task.task_id))
-    deadline = time.monotonic() + demo.job_time_limit
-    try:
-        await anyio.to_thread.run_sync(job, send, deadline)
-    except Exception as exc:  # a bug in a job must still end its task visibly
-        with contextlib.suppress(TaskFinishedError):
-            for line in task.output.plan("error", f"job crashed: {type(exc).__name__}: {exc}", None, True):
-                await demo.manager.send_log(task.task_id, *line)
-    finally:
-        task.running = False
-        demo.changed()
-
-
-class _Bounded:
-    """What :class:`TaskLogHandler` calls ``send_log`` on: the task's bounded ``send``."""
-
-    def __init__(self, send) -> None:
-        self.send = send
-
-    def send_log(self, task_id: str, level: str, message: str, progress=None, finished=False) -> None:
-        self.send(level, message, progress, finished)
-
-
-def _csv(send, deadline: float, *, data: bytes, name: str, demo: Demo) -> None:
-    log = logging.Logger(f"tasktail.demo.csv.{name}")  # not registered: no global leak
-    log.addHandler(TaskLogHandler(_Bounded(send), ""))
-    csv_job(log, data, name, pace=demo.pace, stop=demo.stop, deadline=deadline, time_limit=demo.job_time_limit)
-
-
-def _training(send, deadline: float, *, demo: Demo) -> None:
-    training_job(send, epochs=demo.epochs, pace=demo.pace, stop=demo.stop, deadline=deadline,
-                 time_limit=demo.job_time_limit)
 
 
 async def start_csv(request: Request) -> JSONResponse:
@@ -174,16 +71,16 @@ async def start_csv(request: Request) -> JSONResponse:
     finally:
         demo.uploading -= 1
         demo.changed()
-    job = functools.partial(_csv, data=data, name=name, demo=demo)
-    return await _start(demo, "csv", name, f"upload received: {name}", job)
+    job = functools.partial(csv_runner, data=data, name=name, demo=demo)
+    return await start(demo, "csv", name, f"upload received: {name}", job)
 
 
 async def start_training(request: Request) -> JSONResponse:
     demo: Demo = request.app.state.demo
     if not same_origin(request):
         return error(403, "cross-origin request refused")
-    job = functools.partial(_training, demo=demo)
-    return await _start(demo, "training", f"training, {demo.epochs} epochs", "training run queued", job)
+    job = functools.partial(training_runner, demo=demo)
+    return await start(demo, "training", f"training, {demo.epochs} epochs", "training run queued", job)
 
 
 async def task_info(request: Request) -> JSONResponse:

@@ -21,7 +21,7 @@ from tasktail import CloseCode
 from tasktail.demo import create_app
 from tasktail.demo._limits import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, clip, message_bytes
 
-from ._server import TIMEOUT, LogWatch, close_of, csv_bytes, read_until_finished, serve_demo, status_of
+from ._server import TIMEOUT, LogWatch, close_of, read_until_finished, serve_demo, status_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_server]
 
