@@ -49,22 +49,29 @@ __all__ = ["create_app", "TASK_ID", "new_task_id"]
 STATIC = Path(__file__).with_name("static")
 
 
+def _unread(response: JSONResponse) -> JSONResponse:
+    """Refusing a body that was not read in full: close the connection rather than let
+    the server read (and wait for) the rest of it."""
+    response.headers["Connection"] = "close"
+    return response
+
+
 async def start_csv(request: Request) -> JSONResponse:
     demo: Demo = request.app.state.demo
     if not same_origin(request):
-        return error(403, "cross-origin request refused")
+        return _unread(error(403, "cross-origin request refused"))
     if (refused := demo.busy()) is not None:
-        return refused  # before a byte of the body is read
+        return _unread(refused)  # before a byte of the body is read
     name = clean_name(request.query_params.get("name"))
     demo.uploading += 1
     demo.changed()
     try:
         data = await read_body(request, demo.upload_limit, demo.upload_timeout)
     except UploadTooLarge:
-        return error(413, f"upload is over the limit of {demo.upload_limit} bytes")
+        return _unread(error(413, f"upload is over the limit of {demo.upload_limit} bytes"))
     except UploadTooSlow as exc:
         log.info("upload %r too slow, refused: %s", name, exc)
-        return error(408, f"upload took over the limit of {demo.upload_timeout:g} s")
+        return _unread(error(408, f"upload took over the limit of {demo.upload_timeout:g} s"))
     except UploadAborted as exc:
         log.info("upload %r aborted: %s", name, exc)
         return error(400, "upload aborted")  # nobody will read it
@@ -128,7 +135,7 @@ async def index(request: Request) -> FileResponse:
 def create_app(manager: ConnectionManager | None = None, *, history_size: int = 10_000,
                send_timeout: float = 10.0, upload_limit: int = 1_000_000, upload_timeout: float = 30.0,
                pace: float = 0.2, epochs: int = 12, max_running: int = 8, max_lines: int = MAX_LINES,
-               job_time_limit: float = 120.0, allowed_hosts: Iterable[str] = ()) -> Starlette:
+               job_time_limit: float = 60.0, allowed_hosts: Iterable[str] = ()) -> Starlette:
     """The demo app. ``history_size`` and ``send_timeout`` are used only when the app makes
     its own manager; history must cover a task's whole log (``max_lines``) for a page
     reload to replay it. ``allowed_hosts`` are added to :data:`LOCAL_HOSTS`."""

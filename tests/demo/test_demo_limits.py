@@ -98,10 +98,13 @@ async def test_uploads_are_refused_before_their_body_is_read():
     async with serve_demo(pace=0.05, epochs=100_000, upload_limit=1000, max_running=1) as server:
         # No body is ever sent on these: the answer must not wait for one.
         too_big = await server.raw("POST /api/tasks/csv?name=a.csv HTTP/1.1\nContent-Length: 1001")
-        assert (await status_of(too_big))[0] == 413
+        status, response = await status_of(too_big)
+        assert status == 413 and b"\r\nconnection: close\r\n" in response.lower()  # nor read later
         await server.start("training")  # takes the only slot
         refused = [await server.raw("POST /api/tasks/csv HTTP/1.1\nContent-Length: 500") for _ in range(20)]
-        assert [(await status_of(stream))[0] for stream in refused] == [429] * 20
+        responses = [await status_of(stream) for stream in refused]
+        assert [status for status, _ in responses] == [429] * 20
+        assert all(b"\r\nconnection: close\r\n" in response.lower() for _, response in responses)
         for stream in [too_big, *refused]:
             await stream.aclose()
 
