@@ -5,8 +5,11 @@
   the task with an ``error`` message; the job never raises because of its input.
 - :func:`training_job` simulates a training run and calls ``ThreadSafeLogger.send_log``.
 
-``pace`` is the seconds slept per reported step (tests pass ~0), and ``stop`` ends a job
-early when the server shuts down.
+``pace`` is the seconds slept per reported step (tests pass ~0), ``stop`` ends a job
+early when the server shuts down, and ``deadline`` (a ``time.monotonic()`` value) ends it
+when it has run too long, so a pathological upload cannot hold a task slot (``DEMO-2``).
+Neither job echoes its input in bulk: a wide header and many numeric columns are
+summarised with a count (``DEMO-1``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import math
 import random
 import threading
+import time
 from collections.abc import Callable
 
 __all__ = ["csv_job", "training_job"]
@@ -25,6 +29,28 @@ __all__ = ["csv_job", "training_job"]
 PROGRESS_STEPS = 50
 #: rows with empty cells reported one by one, before a single "and N more"
 EMPTY_CELL_REPORTS = 3
+#: header names shown, and numeric columns summarised, before a single "and N more"
+SHOWN_COLUMNS = 20
+#: characters of a column name shown (names come from the upload)
+NAME_CHARS = 40
+
+
+def _name(raw: str, index: int) -> str:
+    name = raw.strip() or f"#{index + 1}"
+    return name if len(name) <= NAME_CHARS else name[:NAME_CHARS] + "…"
+
+
+def _over(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _pause(pace: float, deadline: float | None) -> float:
+    """Sleep no further than the deadline, so a slow pace cannot overshoot it."""
+    return pace if deadline is None else max(0.0, min(pace, deadline - time.monotonic()))
+
+
+def _too_long(limit: float | None) -> str:
+    return f"stopped: over the time limit of {limit:g} s per task"
 
 
 def _log(log: logging.Logger, level: str, message: str, progress: float | None = None,
@@ -62,8 +88,11 @@ class _Column:
                 f"max {self.high:g} over {self.count} values")
 
 
-def csv_job(log: logging.Logger, data: bytes, name: str, *, pace: float, stop: threading.Event) -> None:
-    """Process ``data`` as a CSV with a header row; log progress, a summary and the outcome."""
+def csv_job(log: logging.Logger, data: bytes, name: str, *, pace: float, stop: threading.Event,
+            deadline: float | None = None, time_limit: float | None = None) -> None:
+    """Process ``data`` as a CSV with a header row; log progress, a summary and the outcome.
+
+    ``deadline`` is when to give up (``time.monotonic()``); ``time_limit`` names it in the message."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -80,8 +109,10 @@ def csv_job(log: logging.Logger, data: bytes, name: str, *, pace: float, stop: t
             if not record:
                 continue  # a blank line
             if not columns:
-                columns = [_Column(header.strip() or f"#{i + 1}") for i, header in enumerate(record)]
-                _log(log, "debug", f"header: {', '.join(c.name for c in columns)}")
+                columns = [_Column(_name(header, i)) for i, header in enumerate(record)]
+                shown = ", ".join(c.name for c in columns[:SHOWN_COLUMNS])
+                more = len(columns) - SHOWN_COLUMNS
+                _log(log, "debug", f"header: {shown}" + (f" … and {more} more columns" if more > 0 else ""))
                 continue
             if len(record) != len(columns):
                 raise csv.Error(f"expected {len(columns)} fields, found {len(record)}")
@@ -92,10 +123,13 @@ def csv_job(log: logging.Logger, data: bytes, name: str, *, pace: float, stop: t
                 empty_rows += 1
                 if empty_rows <= EMPTY_CELL_REPORTS:
                     _log(log, "warning", f"line {reader.line_num}: empty cell(s), skipped in the summary")
+            if _over(deadline):
+                _log(log, "error", f"{name}: {_too_long(time_limit)} (at line {reader.line_num})", finished=True)
+                return
             if rows % step == 0:
                 _log(log, "info", f"processed {rows} rows (line {reader.line_num} of {lines})",
                      progress=round(min(99.0, 100 * reader.line_num / lines), 1))
-                if stop.wait(pace):
+                if stop.wait(_pause(pace, deadline)):
                     _log(log, "error", "stopped: the server is shutting down", finished=True)
                     return
     except csv.Error as exc:
@@ -106,23 +140,28 @@ def csv_job(log: logging.Logger, data: bytes, name: str, *, pace: float, stop: t
         return
     if empty_rows > EMPTY_CELL_REPORTS:
         _log(log, "warning", f"{empty_rows - EMPTY_CELL_REPORTS} more rows with empty cells")
-    for column in columns:
-        if (summary := column.summary()) is not None:
-            _log(log, "info", summary)
+    summaries = [summary for column in columns if (summary := column.summary()) is not None]
+    for summary in summaries[:SHOWN_COLUMNS]:
+        _log(log, "info", summary)
+    if len(summaries) > SHOWN_COLUMNS:
+        _log(log, "info", f"… and {len(summaries) - SHOWN_COLUMNS} more numeric columns, not summarised")
     _log(log, "success", f"{name}: {rows} rows x {len(columns)} columns processed",
          progress=100, finished=True)
 
 
 def training_job(send: Callable[..., object], *, epochs: int, pace: float, stop: threading.Event,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, deadline: float | None = None, time_limit: float | None = None) -> None:
     """A pretend training run: ``send(level, message, progress, finished)`` per epoch."""
     rng = random.Random(seed)
     loss = 2.2 + rng.random() * 0.3
     best, best_epoch, last_val = math.inf, 0, math.inf
     send("info", f"training a toy model for {epochs} epochs", 0)
     for epoch in range(1, epochs + 1):
-        if stop.wait(pace):
+        if stop.wait(_pause(pace, deadline)):
             send("error", "stopped: the server is shutting down", None, True)
+            return
+        if _over(deadline):
+            send("error", _too_long(time_limit), None, True)
             return
         lr = 0.01 * 0.9 ** (epoch - 1)
         loss *= 0.70 + rng.random() * 0.12

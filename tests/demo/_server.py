@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
@@ -17,7 +20,8 @@ from websockets.exceptions import ConnectionClosed
 from tasktail import ConnectionManager
 from tasktail.demo import create_app
 
-__all__ = ["ObservedManager", "DemoServer", "serve_demo", "read_until_finished", "close_of", "csv_bytes"]
+__all__ = ["ObservedManager", "DemoServer", "serve_demo", "read_until_finished", "close_of", "csv_bytes",
+           "status_of", "LogWatch"]
 
 #: every wait in these tests is bounded by this many seconds
 TIMEOUT = 15
@@ -31,15 +35,19 @@ class ObservedManager(ConnectionManager):
         self._changed = anyio.Event()
         #: (task_id, after_seq, whether the task had finished) for each connect
         self.connects: list[tuple[str, int | None, bool]] = []
+        #: what each successful connect returned, in order
+        self.connections: list = []
 
     def _poke(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def connect(self, websocket, task_id, after_seq=None):
+    async def connect(self, websocket, task_id, after_seq=None, epoch=None):
         self.connects.append((task_id, after_seq, self.task_statistics(task_id).finished))
         try:
-            return await super().connect(websocket, task_id, after_seq)
+            connection = await super().connect(websocket, task_id, after_seq, epoch=epoch)
+            self.connections.append(connection)
+            return connection
         finally:
             self._poke()
 
@@ -67,6 +75,20 @@ class DemoServer:
     url: str  # http://127.0.0.1:PORT
     manager: ObservedManager
     http: httpx.AsyncClient
+    demo: Any  # the app's state (tasktail.demo._app.Demo)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    async def raw(self, head: str, body: bytes = b"") -> anyio.abc.SocketStream:
+        """A raw HTTP/1.1 connection that has sent ``head`` (request line and headers, no
+        blank line) and ``body``: for requests ``httpx`` will not make, such as a body that
+        never arrives."""
+        stream = await anyio.connect_tcp("127.0.0.1", self.port)
+        await stream.send(head.replace("\n", "\r\n").encode() + f"\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode()
+                          + body)
+        return stream
 
     @property
     def ws_url(self) -> str:
@@ -99,6 +121,7 @@ async def serve_demo(**app_kwargs) -> AsyncIterator[DemoServer]:
     manager_kwargs.update(app_kwargs.pop("manager_kwargs", {}))
     manager = ObservedManager(**manager_kwargs)
     app = create_app(manager, **app_kwargs)
+    app.state.demo.watchers.append(manager._poke)
     sock = socket.create_server(("127.0.0.1", 0))
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on"))
@@ -114,7 +137,7 @@ async def serve_demo(**app_kwargs) -> AsyncIterator[DemoServer]:
         group.start_soon(run)
         try:
             async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=TIMEOUT) as http:
-                yield DemoServer(f"http://{host}:{port}", manager, http)
+                yield DemoServer(f"http://{host}:{port}", manager, http, app.state.demo)
         finally:
             server.should_exit = True
             with anyio.fail_after(TIMEOUT, shield=True):
@@ -147,3 +170,46 @@ async def close_of(ws: ClientConnection) -> tuple[int | None, str]:
 def csv_bytes(rows: int, *, columns: str = "city,temp,rain") -> bytes:
     lines = [columns] + [f"city{n},{10 + n % 7}.5,{n % 3}" for n in range(1, rows + 1)]
     return ("\n".join(lines) + "\n").encode()
+
+
+async def status_of(stream: anyio.abc.SocketStream) -> tuple[int, bytes]:
+    """The status code and the rest of the first response on a raw connection."""
+    data = b""
+    with anyio.fail_after(TIMEOUT):
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive()
+    return int(data.split(b" ", 2)[1]), data
+
+
+class LogWatch(logging.Handler):
+    """Every log record of the process while installed (on the root logger), awaitable."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._changed = anyio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self._changed.set()  # uvicorn and the app log on the event loop's thread
+        self._changed = anyio.Event()
+
+    def lines(self, name: str) -> list[str]:
+        return [r.getMessage() for r in self.records if r.name == name]
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        with anyio.fail_after(TIMEOUT):
+            while not predicate():
+                await self._changed.wait()
+
+    def __enter__(self) -> "LogWatch":
+        root = logging.getLogger()
+        self._level = root.level
+        root.addHandler(self)
+        root.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self)
+        root.setLevel(self._level)

@@ -190,6 +190,7 @@ async def test_an_oversized_client_frame_closes_with_1009_and_a_foreign_origin_w
             assert await close_of(ws) == (CloseCode.POLICY_VIOLATION, "cross-origin request refused")
 
 
+@pytest.mark.rule("DEMO-3")
 async def test_http_errors_are_clear():
     async with serve_demo(pace=0.01, epochs=500, upload_limit=1000, max_running=1) as server:
         http = server.http
