@@ -38,17 +38,27 @@ def final(run: Run) -> None:
             continue  # reject-newest, accepted as NON-STRICT
         if "live" in run.preconditions or ("queue" in run.preconditions and not _had_client(run, msg)):
             continue  # the failed precondition's finding already says so (see _suite.PRECONDITIONS)
-        sent_before = [s for s in run.sockets if any(f.payload and msg.text in str(f.payload)
-                                                     for e in s.ws.events if (f := e.frame) is not None)]
-        many = sum(1 for s in run.sockets if s.task_id == msg.task_id and s.epoch == msg.epoch) > 2
-        rule = ("FAIL-3" if msg.cancelled else "FAIL-1" if sent_before else "REPL-1" if many
-                else "CAP-3" if len(_epoch_msgs(run, msg.task_id, msg.epoch)) > run.cap else "FLUSH-2")
+        rule = _loss_rule(run, msg)
         if run.violate(rule, f"{msg.text} was never delivered (and was not dropped by the queue cap)", "lost"):
             return
     if run.with_seq:
         _seqs(run)
     if run.subject.claims("gaps"):
         _gaps(run)
+
+
+def _loss_rule(run: Run, msg: Msg) -> str:
+    """Which rule a lost message breaks: what was going on when it was lost."""
+    socks = [s for s in run.sockets if s.task_id == msg.task_id and s.epoch == msg.epoch]
+    if msg.cancelled:
+        return "FAIL-3"  # a cancelled producer's message (needs "cancellation")
+    if any(s.failed() for s in socks):
+        return "FAIL-1"  # a failed send dropped the message, not only the client
+    if len(socks) > 2:
+        return "REPL-1"
+    if not msg.op.had_client:
+        return "CAP-3" if run.coverage_at_cap.get(msg.task_id) else "FLUSH-1"
+    return "FLUSH-2"
 
 
 def _had_client(run: Run, msg: Msg) -> bool:

@@ -186,7 +186,7 @@ def replaced_closed(run: Run) -> None:
         if (sock.replaced_at is None or sock.failed() or sock.disconnected_at is not None
                 or sock.detached_at is not None or sock.ws.sends_in_flight):
             continue
-        codes = [e.code for e in sock.ws.events_of("close")]
+        codes = [e.code for e in sock.ws.events_of("close")] or list(sock.ws.close_attempts)
         if 4000 not in codes:
             got = f"closed with {codes[0]}" if codes else "never closed"
             run.violate("REPL-1", f"socket {sock.sid} was replaced but {got}, not with 4000", "wrong close code")

@@ -12,8 +12,9 @@ from typing import Any
 import anyio
 
 from . import _checks
-from ._findings import SuiteError, describe_exception, is_suite_bug
-from ._program import Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Op, Query, Release
+from ._findings import SuiteError, describe_exception, from_socket, is_suite_bug
+from ._program import (Advance, Cancel, CancelConnect, Connect, Detach, Disconnect, Drop, Fail, HandOver, Log, Op,
+                       Query, Release)
 from ._record import Msg, OpRec, Recorder, RecordingSocket, SockRec, behaviour
 from ._subject import call
 
@@ -41,7 +42,8 @@ class Executor(Recorder):
                 # its task was disconnected while it ran: "raises nothing then or later"
                 self.violate("DISC-2", f"send_log #{rec.id} {rec.label} raised {what} after "
                              f"{rec.task_id!r} was disconnected during it", "crashed")
-            elif invalid is None and rec.queued_at_start is not None and rec.queued_at_start >= self.cap:
+            elif (invalid is None and not from_socket(exc) and isinstance(rec.queued_at_start, int)
+                  and rec.queued_at_start >= self.cap):
                 self.violate("CAP-3", f"send_log #{rec.id} {rec.label} raised {what} with {rec.queued_at_start} "
                              "queued: a full queue drops per policy, it does not raise", "crashed")
             elif invalid is None:
@@ -64,7 +66,8 @@ class Executor(Recorder):
         kwargs = {} if sock.after_seq is None else {"after_seq": sock.after_seq}
         rec.task = anyio.get_current_task().id
         try:
-            await call(self.manager.connect, sock.ws, sock.task_id, **kwargs)
+            with anyio.CancelScope() as rec.scope:
+                await call(self.manager.connect, sock.ws, sock.task_id, **kwargs)
         except Exception as exc:
             if is_suite_bug(exc):
                 raise SuiteError(f"connect #{rec.id}", exc) from exc
@@ -78,6 +81,10 @@ class Executor(Recorder):
                                  f"{sock.task_id!r} was disconnected during it", "crashed")
             elif healthy and sock.replaced_at is None:
                 self.violate("FLUSH-1", f"connect #{rec.id} {rec.label} raised {what} on a healthy socket", "crashed")
+            return
+        if rec.scope.cancelled_caught:
+            self._end(rec, "cancelled")
+            sock.cancelled = True
             return
         self._end(rec, "ok")
         if sock.ws.events_of("send_failed"):
@@ -128,7 +135,8 @@ class Executor(Recorder):
         rec.sock = sid
         sock = SockRec(sid, None, task_id, epoch, op.behaviour, after_seq, rec)  # type: ignore[arg-type]
         self.sockets.append(sock)
-        sock.ws = RecordingSocket(behaviour(op.behaviour), self, sid)
+        sock.ws = RecordingSocket(behaviour(op.behaviour), self, sid, hold_accept=op.behaviour == "gate_accept",
+                                  hold_close=op.behaviour == "stall_close")
         group.start_soon(self._connect, rec, sock)
 
     async def do(self, op: Op, group: anyio.abc.TaskGroup) -> None:
@@ -149,6 +157,25 @@ class Executor(Recorder):
                 if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
                     self.coverage["send failing mid-flush"] += sock.ws.sends_in_flight > 0
                 sock.ws.client.vanish()
+        elif isinstance(op, Release) and any(s.ws.held() for s in self.sockets) and op.sock % 2:
+            sock = self._pick([s for s in self.sockets if s.ws.held()], op.sock // 2)
+            self.history.append(f"{self.tick():>4} let socket {sock.sid}'s {sock.ws.waiting_in}() go on")
+            sock.ws.let_go()
+        elif isinstance(op, HandOver):
+            sock = self._pick([s for s in self.sockets if s.gate is not None and s.gate.pending], op.sock)
+            rec = self._pick([r for r in self.running() if isinstance(r.op, Log) and r.scope is not None
+                              and not any(r.task in s.ws.sending for s in self.sockets)], op.index)
+            if sock is not None and rec is not None:
+                self.history.append(f"{self.tick():>4} release the next send on socket {sock.sid} and cancel "
+                                    f"#{rec.id} in the same round")
+                sock.gate.release(1)
+                self._cancel(rec)
+        elif isinstance(op, CancelConnect):
+            rec = self._pick([r for r in self.running() if isinstance(r.op, Connect) and r.scope is not None],
+                             op.index)
+            if rec is not None:
+                self.history.append(f"{self.tick():>4} cancel #{rec.id}")
+                rec.scope.cancel()
         elif isinstance(op, (Release, Fail)):
             sock = self._pick([s for s in self.sockets if s.gate is not None and s.gate.pending], op.sock)
             if sock is not None:
@@ -164,15 +191,18 @@ class Executor(Recorder):
             rec = self._pick([r for r in self.running() if isinstance(r.op, Log) and r.scope is not None], op.index)
             if rec is not None:
                 self.history.append(f"{self.tick():>4} cancel #{rec.id}")
-                for msg in self.msgs.values():
-                    if msg.op is rec:
-                        msg.cancelled = True
-                rec.scope.cancel()
+                self._cancel(rec)
         elif isinstance(op, Advance):
             self.history.append(f"{self.tick():>4} advance {op.seconds}s")
             await anyio.sleep(op.seconds)
         elif isinstance(op, Query):
             await _checks.query(self, f"t{op.task}")
+
+    def _cancel(self, rec: OpRec) -> None:
+        for msg in self.msgs.values():
+            if msg.op is rec:
+                msg.cancelled = True
+        rec.scope.cancel()
 
     def _flushing(self, task_id: str) -> bool:
         """A connect of the task is running, or one of its sockets has a send in flight."""
@@ -213,4 +243,5 @@ class Executor(Recorder):
                          "crashed")
             return
         self._end(rec, "ok", "" if result is None else f"-> {result!r}")
-        _checks.after_disconnect(self, task_id, "DISC-2" if busy else "DISC-1")
+        self.removed_at[task_id] = rec.ret
+        _checks.after_disconnect(self, task_id, "DISC-1")  # what disconnect itself left; later: DISC-2

@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "Finding", "SuiteError", "describe_exception", "is_suite_bug", "leaves"]
+__all__ = ["KINDS", "Finding", "SuiteError", "describe_exception", "from_socket", "is_suite_bug", "leaves"]
 
 #: finding kind -> what it means
 KINDS: dict[str, str] = {
@@ -80,6 +80,15 @@ def is_suite_bug(exc: BaseException) -> bool:
     for leaf in leaves(exc):
         frames = _frames(leaf)
         if frames and os.path.abspath(frames[-1].filename).startswith(_HERE + os.sep):
+            return True
+    return False
+
+
+def from_socket(exc: BaseException) -> bool:
+    """True when some leaf was raised by a (fake) socket: a client's failure reaching the caller."""
+    for leaf in leaves(exc):
+        frames = _frames(leaf)
+        if frames and os.path.abspath(frames[-1].filename).startswith(_FAKES + os.sep):
             return True
     return False
 

@@ -9,8 +9,9 @@ Theory of operation:
 2. Only operations the implementation can take are drawn: invalid inputs need
    "validation", resume points "resume", slow and never accepting sockets "send_timeout"
    (a seed-only manager has no timeout to get out). Cancelling a producer is always drawn:
-   every await can be cancelled (LOCK-2); only keeping a cancelled producer's message
-   needs "cancellation" (FAIL-3). Levels and progress values vary, for FID-1.
+   every await can be cancelled (LOCK-2); keeping a cancelled producer's message, and
+   cancelling a connect or a waiter at the hand-over of the lock, need "cancellation"
+   (FAIL-3, FLUSH-1). Levels and progress values vary, for FID-1.
 3. Each example is one ``run_program`` (a fresh event loop) per backend; hypothesis runs
    with no database, a fixed seed and no deadline, so a seed reproduces a search. After a
    counterexample the search goes on (see :func:`search`).
@@ -34,8 +35,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 from hypothesis import strategies as st
 
-from ._program import (Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Program, Query,
-                       Release)
+from ._program import (Advance, Cancel, CancelConnect, Connect, Detach, Disconnect, Drop, Fail, HandOver, Log,
+                       Program, Query, Release)
 from ._findings import Finding, SuiteError, leaves
 from ._result import RunResult
 from ._runner import run_program
@@ -50,7 +51,7 @@ PROGRESS = [None, None, 0, 12.5, 50, 100]
 
 def _ops(subject: Subject) -> st.SearchStrategy:
     tasks = st.sampled_from([0, 0, 0, 1])  # mostly one task: contention, replacement, flushes
-    behaviours = ["gate", "gate", "instant", "fail1", "fail2", "vanish1"]
+    behaviours = ["gate", "gate", "instant", "fail1", "fail2", "vanish1", "gate_accept", "stall_close"]
     if subject.claims("send_timeout"):
         behaviours += ["slow", "never_accepts"]
     after = st.none()
@@ -74,6 +75,9 @@ def _ops(subject: Subject) -> st.SearchStrategy:
         st.builds(Advance, seconds=st.sampled_from([0.5, 6.0])),
         st.builds(Cancel, index=st.integers(0, 3)),
     ]
+    if subject.claims("cancellation"):  # what a cancelled connect or hand-over must keep: FAIL-3, FLUSH-1
+        choices += [st.builds(HandOver, sock=st.integers(0, 3), index=st.integers(0, 3)),
+                    st.builds(CancelConnect, index=st.integers(0, 3))]
     if subject.claims("detach"):
         choices.append(st.builds(Detach, sock=st.integers(0, 3)))
     return st.one_of(*choices)
@@ -115,7 +119,7 @@ class SearchResult:
     runs: list[RunResult] = field(default_factory=list)
 
 
-MAX_FINDINGS = 12  # distinct counterexamples per backend before the search stops looking
+MAX_FINDINGS = 40  # distinct counterexamples per backend before the search stops looking
 
 
 def search(subject: Subject, backend: str, *, examples: int, seed: int, nonstrict: frozenset[str] = frozenset(),

@@ -28,7 +28,7 @@ import anyio
 
 from tasktail.fakes import FakeWebSocket, Gate
 
-from ._findings import describe_exception
+from ._findings import describe_exception, from_socket
 from ._subject import Item, Subject, call, parse_frame, queue_length, seed_entries
 
 __all__ = ["CHECKS", "Charged", "Check", "Failed", "Harness", "NonStrict", "Unmet", "check", "expect", "expect_texts", "wait_blocked"]
@@ -184,7 +184,7 @@ class Harness:
             with anyio.move_on_after(PRODUCER_SECONDS) as scope:
                 return await call(self.manager.send_log, task, "info", text, **kwargs)
         except Exception as exc:
-            if isinstance(queued, int) and queued >= 1 and self._full(task, queued):
+            if not from_socket(exc) and isinstance(queued, int) and queued >= 1 and self._full(task, queued):
                 raise Charged("CAP-3", f"send_log({task!r}, ..., {text!r}) raised {describe_exception(exc)} with "
                               f"{queued} queued: a full queue drops per policy, it does not raise", "crashed") from exc
             raise Charged("FAIL-2", f"send_log({task!r}, 'info', {text!r}) raised {describe_exception(exc)}",
@@ -243,8 +243,30 @@ class Harness:
                 raise
             yield group, gate, ws
 
-    async def disconnect(self, task: str) -> Any:
-        return await call(self.manager.disconnect, task)
+    async def disconnect(self, task: str, *, busy: bool = False) -> Any:
+        """disconnect; with ``busy`` (a send of the task in flight) a raise is DISC-2's,
+        unless disconnecting an idle task raises too (then it is DISC-1's)."""
+        try:
+            return await call(self.manager.disconnect, task)
+        except Exception as exc:
+            if not busy:
+                raise Charged("DISC-1", f"disconnect({task!r}) raised {describe_exception(exc)}", "crashed") from exc
+            try:
+                await self.log(f"{task}-idle", f"{task}-idle#0")
+                await call(self.manager.disconnect, f"{task}-idle")
+            except Exception:  # noqa: BLE001 - it raises when idle too
+                raise Charged("DISC-1", f"disconnect({task!r}) raised {describe_exception(exc)} (and does "
+                              "for an idle task too)", "crashed") from exc
+            raise Charged("DISC-2", f"disconnect({task!r}) raised {describe_exception(exc)} while a send of it "
+                          "was in flight", "crashed") from exc
+
+    def expect_removed(self, task: str) -> None:
+        """Right after disconnect: anything left is DISC-1's (what comes back later is DISC-2's)."""
+        status, count = self.status(task)
+        left = seed_entries(self.manager, task)
+        if status or count or left:
+            raise Charged("DISC-1", f"right after disconnect({task!r}): connected={status}, queued={count}, still "
+                          f"in {left}", "kept state")
 
     def status(self, task: str) -> tuple[bool, int]:
         return self.manager.get_connection_status(task), self.manager.get_queued_message_count(task)

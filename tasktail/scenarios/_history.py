@@ -43,7 +43,8 @@ def droppable(run: Run, msg: Msg, *, strict: bool = False) -> bool:
 
 
 def _stalled(run: Run, task_id: str) -> bool:
-    return any(s.task_id == task_id and (s.ws.sends_in_flight or s.accepting) for s in run.sockets)
+    # a send in flight, an accept, or a close the client has not answered yet: waiting on a client
+    return any(s.task_id == task_id and (s.ws.sends_in_flight or s.accepting or s.ws.held()) for s in run.sockets)
 
 
 def _tasks(run: Run) -> list[str]:

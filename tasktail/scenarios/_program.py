@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 __all__ = [
-    "Advance", "Cancel", "Connect", "Detach", "Disconnect", "Drop", "Fail", "Log", "OPS",
+    "Advance", "Cancel", "CancelConnect", "Connect", "Detach", "Disconnect", "Drop", "Fail", "HandOver", "Log", "OPS",
     "Program", "Query", "Release", "BEHAVIOURS", "INVALID",
 ]
 
-#: socket behaviours a Connect may ask for
-BEHAVIOURS = ("instant", "gate", "fail1", "fail2", "vanish1", "slow", "never_accepts")
+#: socket behaviours a Connect may ask for: "gate_accept" waits in accept() and
+#: "stall_close" in close() until a Release (or settling) lets it go
+BEHAVIOURS = ("instant", "gate", "fail1", "fail2", "vanish1", "slow", "never_accepts", "gate_accept", "stall_close")
 #: the bad inputs a Log may carry (only generated when "validation" is claimed)
 INVALID = ("level", "progress", "progress_bool", "task_id", "finished")
 
@@ -109,6 +110,24 @@ class Cancel(Op):
 
 
 @dataclass(frozen=True)
+class HandOver(Op):
+    """In one round: let the oldest pending send on socket ``sock`` through, and cancel the
+    ``index``-th ``send_log`` still in progress (a waiter cancelled as the lock reaches it)."""
+
+    name: ClassVar[str] = "hand_over"
+    sock: int = 0
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class CancelConnect(Op):
+    """Cancel the ``index``-th ``connect`` still in progress."""
+
+    name: ClassVar[str] = "cancel_connect"
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class Advance(Op):
     """Let ``seconds`` of virtual time pass."""
 
@@ -125,7 +144,7 @@ class Query(Op):
 
 
 OPS: dict[str, type[Op]] = {cls.name: cls for cls in (Log, Connect, Disconnect, Detach, Drop, Release,
-                                                       Fail, Cancel, Advance, Query)}
+                                                       Fail, Cancel, HandOver, CancelConnect, Advance, Query)}
 
 
 @dataclass(frozen=True)

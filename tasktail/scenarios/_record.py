@@ -76,6 +76,7 @@ class SockRec:
     accepting: bool = False
     adopted: bool = False  # its connect was running when the task was disconnected
     accepted_at: int | None = None  # tick its accept() returned
+    cancelled: bool = False  # its connect was cancelled
     #: when its task was disconnected: the calls that were sending on it, and those waiting
     senders_at_disconnect: frozenset = frozenset()
     waiters_at_disconnect: frozenset = frozenset()
@@ -85,21 +86,52 @@ class SockRec:
         return self.ws.behaviour if isinstance(self.ws.behaviour, Gate) else None
 
     def failed(self) -> bool:
-        return any(e.kind in ("send_failed", "send_cancelled") for e in self.ws.events) or self.ws.client.gone
+        return (any(e.kind in ("send_failed", "send_cancelled") for e in self.ws.events) or self.ws.client.gone
+                or self.cancelled)
 
 
 class RecordingSocket(FakeWebSocket):
     """A FakeWebSocket that reports each delivered frame, with the tick its send started."""
 
-    def __init__(self, behaviour: Any, run: Recorder, sid: int) -> None:
+    def __init__(self, behaviour: Any, run: Recorder, sid: int, *, hold_accept: bool = False,
+                 hold_close: bool = False) -> None:
         super().__init__(behaviour, strict=False)
         self._run, self.sid = run, sid
         self.sending: dict[int, int] = {}  # anyio task id -> tick its send started
+        #: accept() / close() wait here until released ("gate_accept", "stall_close")
+        self.accept_held = anyio.Event() if hold_accept else None
+        self.close_held = anyio.Event() if hold_close else None
+        self.waiting_in: str | None = None  # "accept" or "close" while held there
+        self.close_attempts: list[int] = []
+
+    def held(self) -> bool:
+        return self.waiting_in is not None
+
+    def let_go(self) -> None:
+        for event in (self.accept_held, self.close_held):
+            if event is not None:
+                event.set()
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.close_attempts.append(code)  # a close the client never answers may be given up on
+        if self.close_held is not None and not self.close_held.is_set():
+            self.waiting_in = "close"
+            try:
+                await self.close_held.wait()
+            finally:
+                self.waiting_in = None
+        await super().close(code, reason)
 
     async def accept(self, *args: Any, **kwargs: Any) -> None:
         rec = self._run.sockets[self.sid]
         rec.accepting = True
         try:
+            if self.accept_held is not None and not self.accept_held.is_set():
+                self.waiting_in = "accept"
+                try:
+                    await self.accept_held.wait()
+                finally:
+                    self.waiting_in = None
             await super().accept(*args, **kwargs)
             rec.accepted_at = self._run.tick()
         finally:
@@ -128,7 +160,8 @@ def behaviour(name: str) -> Any:
     """A fresh socket behaviour for a :class:`~._program.Connect`'s ``behaviour`` name."""
     return {"instant": Instant, "gate": Gate, "fail1": lambda: FailOnSend(1, RuntimeError("injected")),
             "fail2": lambda: FailOnSend(2, RuntimeError("injected")), "vanish1": lambda: FailOnSend(1),
-            "slow": lambda: Latency(30.0), "never_accepts": NeverAccepts}[name]()
+            "slow": lambda: Latency(30.0), "never_accepts": NeverAccepts, "gate_accept": Instant,
+            "stall_close": Instant}[name]()
 
 
 class Recorder:
@@ -154,6 +187,8 @@ class Recorder:
         self.violations: list[Violation] = []
         self.history: list[str] = []
         self.coverage: collections.Counter = collections.Counter()
+        self.coverage_at_cap: dict[str, bool] = {}  # task -> its queue reached the cap at some step
+        self.removed_at: dict[str, int] = {}  # task -> tick its last disconnect returned
         self.manager: Any = None
         self._logs = 0
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ._harness import Failed, Harness, NonStrict, check, expect
+import anyio
+
+from ._harness import Failed, Harness, NonStrict, check, expect, wait_blocked
 
 __all__ = ["conform_cap1_queue_never_exceeds_cap", "conform_cap2_finished_survives_every_policy",
     "conform_cap3_drop_oldest_keeps_newest", "conform_cap4_reject_newest_keeps_oldest",
@@ -47,10 +49,13 @@ async def conform_cap3_drop_oldest_keeps_newest(h: Harness) -> NonStrict | None:
     """Twice the cap, then a client: it gets the newest cap's worth."""
     cap = h.cap(3)
     h.build(cap=3)
-    await h.log_numbered("t", 2 * cap)
-    ws = h.socket()
-    await h.connect(ws, "t")
-    await h.settle()
+    async with anyio.create_task_group() as group:
+        for n in range(2 * cap):  # one after another; one that waits for room (PROD-1's) waits here
+            group.start_soon(h.log, "t", f"t#{n}")
+            await wait_blocked()
+        ws = h.socket()
+        await h.connect(ws, "t")
+        await h.settle()
     got = h.texts(ws)
     if got == [f"t#{n}" for n in range(cap)]:
         return NonStrict("rejects the newest message when full (reject-newest), the allowed alternative")

@@ -66,6 +66,7 @@ class Run(Executor):
                 for sock in self.sockets:
                     if sock.gate is not None and not sock.gate.opened:
                         sock.gate.open()
+                    sock.ws.let_go()
                 await anyio.sleep(1.0)
             await anyio.wait_all_tasks_blocked()
             return True
