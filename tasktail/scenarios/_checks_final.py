@@ -52,6 +52,8 @@ def _loss_rule(run: Run, msg: Msg) -> str:
     socks = [s for s in run.sockets if s.task_id == msg.task_id and s.epoch == msg.epoch]
     if msg.cancelled:
         return "FAIL-3"  # a cancelled producer's message (needs "cancellation")
+    if any(s.adopted and s.after_seq is not None for s in socks):
+        return "RES-4"  # a resume point of the earlier incarnation was applied to this one
     if any(s.failed() for s in socks):
         return "FAIL-1"  # a failed send dropped the message, not only the client
     if len(socks) > 2:
@@ -103,7 +105,7 @@ def _gaps(run: Run) -> None:
                 elif item.kind == "log" and isinstance(item.seq, int):
                     got.add(item.seq)
             told |= mine
-            if sock.after_seq is not None and sock.connect.outcome == "ok":
+            if sock.after_seq is not None and sock.connect.outcome == "ok" and not sock.adopted:
                 acked |= set(range(1, sock.after_seq + 1))  # the client said it has them
         last = len([m for m in _epoch_msgs(run, task_id, epoch) if m.op.outcome != "raised"])
         if told & got:

@@ -157,8 +157,9 @@ class Executor(Recorder):
                 if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
                     self.coverage["send failing mid-flush"] += sock.ws.sends_in_flight > 0
                 sock.ws.client.vanish()
-        elif isinstance(op, Release) and any(s.ws.held() for s in self.sockets) and op.sock % 2:
-            sock = self._pick([s for s in self.sockets if s.ws.held()], op.sock // 2)
+        elif isinstance(op, Release) and self._pick(self._releasable(), op.sock) is not None \
+                and self._pick(self._releasable(), op.sock).ws.held():
+            sock = self._pick(self._releasable(), op.sock)
             self.history.append(f"{self.tick():>4} let socket {sock.sid}'s {sock.ws.waiting_in}() go on")
             sock.ws.let_go()
         elif isinstance(op, HandOver):
@@ -177,7 +178,8 @@ class Executor(Recorder):
                 self.history.append(f"{self.tick():>4} cancel #{rec.id}")
                 rec.scope.cancel()
         elif isinstance(op, (Release, Fail)):
-            sock = self._pick([s for s in self.sockets if s.gate is not None and s.gate.pending], op.sock)
+            pending = [s for s in self.sockets if s.gate is not None and s.gate.pending]
+            sock = self._pick(self._releasable() if isinstance(op, Release) else pending, op.sock)
             if sock is not None:
                 verb = "release" if isinstance(op, Release) else "fail"
                 self.history.append(f"{self.tick():>4} {verb} the next send on socket {sock.sid}")
@@ -197,6 +199,10 @@ class Executor(Recorder):
             await anyio.sleep(op.seconds)
         elif isinstance(op, Query):
             await _checks.query(self, f"t{op.task}")
+
+    def _releasable(self) -> list:
+        """Sockets a Release can let go on: a send waiting at its gate, or a held accept/close."""
+        return [s for s in self.sockets if (s.gate is not None and s.gate.pending) or s.ws.held()]
 
     def _cancel(self, rec: OpRec) -> None:
         for msg in self.msgs.values():

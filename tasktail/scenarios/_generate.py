@@ -90,7 +90,11 @@ def _openings(subject: Subject) -> st.SearchStrategy[tuple]:
     task = st.sampled_from([0, 0, 0, 1])
     backlog = st.integers(1, 3).flatmap(lambda n: task.map(lambda t: (Log(task=t),) * n + (Connect(task=t, behaviour="gate"),)))
     live = task.map(lambda t: (Connect(task=t, behaviour="gate"), Log(task=t), Log(task=t)))
-    return st.one_of(st.just(()), backlog, live)
+    if not subject.claims("resume"):
+        return st.one_of(st.just(()), backlog, live)
+    # a resume whose accept waits: a disconnect and new logs may come before it attaches (RES-4)
+    resume = task.map(lambda t: (Log(task=t), Log(task=t), Connect(task=t, behaviour="gate_accept", after_seq=2)))
+    return st.one_of(st.just(()), backlog, live, resume)
 
 
 def programs(subject: Subject, max_ops: int = 24) -> st.SearchStrategy[Program]:

@@ -28,7 +28,9 @@ def _accounted(run: Run) -> set[str]:
     """Texts delivered somewhere, or acknowledged by a client resuming after their seq (RES-1)."""
     texts = set(_delivered_texts(run))
     for sock in run.sockets:
-        if sock.after_seq is not None and sock.connect.outcome == "ok":
+        # a resume point names seqs of the incarnation it was given for: not of one that
+        # started while its connect ran (RES-4)
+        if sock.after_seq is not None and sock.connect.outcome == "ok" and not sock.adopted:
             same = [m for m in _epoch_msgs(run, sock.task_id, sock.epoch) if m.op.outcome != "raised"]
             texts.update(m.text for m in same[:sock.after_seq])
     return texts

@@ -40,7 +40,7 @@ __all__ = ["DEFAULT_EXAMPLES", "PRECONDITIONS", "check_connection_manager", "det
 DEFAULT_EXAMPLES = 1000  # generated programs per backend
 LAYER2_RULES = {"FID-1", "ORD-1", "ORD-2", "ORD-3", "FLUSH-1", "FLUSH-2", "CAP-1", "CAP-3", "GAP-1", "GAP-2",
                 "FAIL-1", "FAIL-2", "FAIL-3", "DISC-1", "DISC-2", "REPL-1", "REPL-2", "ISO-1", "VAL-1", "QRY-1",
-                "CLOSE-1", "LOCK-1", "LOCK-2", "LOCK-3", "LOCK-4", "PROD-1"}
+                "CLOSE-1", "LOCK-1", "LOCK-2", "LOCK-3", "LOCK-4", "PROD-1", "RES-4"}
 #: precondition -> (the check that probes it, what it means); its owner is the check's rule
 PRECONDITIONS: dict[str, tuple[str, str]] = {
     "live": ("conform_flush2_live_message_reaches_client",

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _lifecycle_bugs, _lock_bugs, _queue_bugs
+from . import _lifecycle_bugs, _lock_bugs, _queue_bugs, _reference_bugs
 from ._table import CatchRow, format_table, zoo_catch_table
 from ._tutorial import TutorialManager
 
-__all__ = ["CAPABILITIES", "CatchRow", "TutorialManager", "ZOO", "factory_for", "format_table",
+__all__ = ["CAPABILITIES", "CatchRow", "REFERENCE_ZOO", "TutorialManager", "ZOO", "factory_for", "format_table",
+           "reference_factory_for",
            "tutorial_factory", "zoo_catch_table"]
 
 _FAMILIES = ("FID", "ORD", "FLUSH", "CAP", "FAIL", "DISC", "REPL", "ISO", "LOCK", "PROD", "QRY", "MEM")  # SPEC.md's order
@@ -34,6 +35,24 @@ ZOO: dict[str, type[TutorialManager]] = {
     for cls in sorted((getattr(module, name) for module in (_queue_bugs, _lifecycle_bugs, _lock_bugs) for name in module.__all__),
                       key=_spec_order)
 }
+
+
+#: The reference with a bug it had before issue 9 put back: name -> class (``breaks``: the rule)
+REFERENCE_ZOO: dict[str, type] = {name: getattr(_reference_bugs, name) for name in _reference_bugs.__all__}
+
+
+def reference_factory_for(name: str) -> Callable[..., Any]:
+    """The factory for reference zoo member ``name``: claims every capability."""
+    from tasktail.scenarios import ALL_CAPABILITIES
+
+    cls = REFERENCE_ZOO[name]
+
+    def factory(**config: Any) -> Any:
+        return cls(**config)
+
+    factory.__name__ = factory.__qualname__ = f"{name}_factory"
+    factory.tasktail_capabilities = frozenset(ALL_CAPABILITIES)  # type: ignore[attr-defined]
+    return factory
 
 
 #: Core rules, plus closing a replaced socket with 4000 (which the tutorial does, and without

@@ -1,0 +1,56 @@
+"""The reference's own bugs before issue 9 was fixed, kept as zoo members the suite must find.
+
+Each is the reference ``ConnectionManager`` with the old behaviour put back in one place;
+``breaks`` names the rule, and the factory claims every capability, like the reference.
+The generated programs must find the first two on their own (hand-over cancellation, a
+resume in progress while its task is reset); the scripted CANC-2 check finds the third.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..manager._core import ManagerCore
+from ..manager._manager import ConnectionManager
+
+__all__ = ["ResumeAcrossIncarnations", "StrandingHandOver", "UnboundedClose"]
+
+
+class StrandingHandOver(ConnectionManager):
+    """A waiter cancelled in the round the lock is handed to it passes the lock on or drops
+    it, so what the holder left for it stays queued under an idle client."""
+
+    breaks = "FAIL-3"
+
+    async def _acquire(self, state: Any) -> None:
+        await state.lock.acquire()  # BUG (before the fix): no one takes over what was left
+
+
+class _LateResumeCore(ManagerCore):
+    __slots__ = ()
+
+    def check_resume(self, task_id: str, after_seq: int | None, epoch: str | None = None) -> str | None:
+        super().check_resume(task_id, after_seq, epoch)
+        return None  # BUG (before the fix): the incarnation is read at attach, after the awaits
+
+
+class ResumeAcrossIncarnations(ConnectionManager):
+    """A resume point given while the task is reset and restarted is applied to the new
+    incarnation: its first seqs are counted delivered and never sent."""
+
+    breaks = "RES-4"
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._core.__class__ = _LateResumeCore
+
+
+class UnboundedClose(ConnectionManager):
+    """Cleanup closes are bounded by ``send_timeout``, so with ``send_timeout=None`` a client
+    that never answers a close holds a cancelled producer forever."""
+
+    breaks = "CANC-2"
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.close_timeout = config.get("send_timeout", 10.0)  # BUG: None means no bound at all
