@@ -6,7 +6,8 @@
   :class:`FailOnSend`, :class:`VanishMidSend`, :class:`SlowReader`,
   :class:`NeverAccepts`, :class:`Hook`, composed with ``+``.
 * Virtual time - :func:`run_virtual`, :func:`virtual_backend`,
-  :func:`virtual_time_backends`, :class:`VirtualEventLoop`, :class:`WallClock`.
+  :func:`virtual_time_backends`, :class:`VirtualEventLoop`, :class:`WallClock`,
+  :func:`wait_all_tasks_blocked` (safe when a task polls on virtual time).
 """
 
 from ._behaviour import (
@@ -38,6 +39,7 @@ from ._virtual_time import (
     seed_scheduler,
     virtual_backend,
     virtual_time_backends,
+    wait_all_tasks_blocked,
 )
 from ._websocket import FakeWebSocket
 
@@ -69,4 +71,5 @@ __all__ = [
     "run_virtual",
     "virtual_backend",
     "virtual_time_backends",
+    "wait_all_tasks_blocked",
 ]

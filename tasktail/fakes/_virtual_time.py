@@ -26,6 +26,12 @@ Theory of operation:
    (a real clock hides this by moving on). The resolution therefore grows with
    the float spacing of the current virtual time.
 6. Virtual time starts at 0.0 for every new loop; the trio clock also starts at 0.
+7. ``anyio.wait_all_tasks_blocked`` on asyncio polls with ``sleep(0.1)``. Under virtual
+   time that sleep *is* a clock jump, so a task that polls (``while full: await
+   sleep(0.1)``) wakes in lockstep with the poll and is seen runnable on every look: a
+   livelock that never ends. :func:`wait_all_tasks_blocked` here yields with ``sleep(0)``,
+   which runs the ready tasks without moving the clock, and gives up after a bound (a task
+   that is runnable that many times in a row is spinning, and waiting longer cannot help).
 """
 
 from __future__ import annotations
@@ -142,6 +148,30 @@ def seed_scheduler(backend: str, seed: int = 0) -> None:
     rng = getattr(_run, "_r", None)
     if rng is not None:
         rng.seed(seed)
+
+
+_MAX_YIELDS = 1000  # rule 7: looks before a task still runnable counts as spinning
+
+
+async def wait_all_tasks_blocked() -> None:
+    """Return once every other task is waiting on something (rule 7): trio's own test
+    helper on trio, a clock-neutral version of anyio's on asyncio."""
+    try:
+        this = asyncio.current_task()
+    except RuntimeError:  # not asyncio (trio): its wait is exact and clock-aware
+        this = None
+    if this is None:
+        await anyio.wait_all_tasks_blocked()
+        return
+    await asyncio.sleep(0)
+    for _ in range(_MAX_YIELDS):
+        for task in asyncio.all_tasks():
+            waiter = getattr(task, "_fut_waiter", None)  # private, as in anyio's own version
+            if task is not this and (waiter is None or waiter.done()):
+                break
+        else:
+            return
+        await asyncio.sleep(0)  # runs the ready tasks; the virtual clock stays where it is
 
 
 def available_backends() -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from tasktail.fakes import (
     run_virtual,
     virtual_backend,
     virtual_time_backends,
+    wait_all_tasks_blocked,
 )
 from tasktail.fakes._virtual_time import _JumpingSelector
 
@@ -188,3 +189,42 @@ async def test_timers_still_fire_far_from_zero(anyio_backend_name: str) -> None:
             with anyio.move_on_after(86400) as scope:
                 await anyio.sleep_forever()
             assert scope.cancelled_caught
+
+
+async def test_wait_all_tasks_blocked_ends_beside_a_task_that_polls() -> None:
+    """Rule 7: a task polling with a short sleep is blocked between polls, and the wait
+    moves no clock (the generated program in tests/scenarios/test_polling_producer.py is
+    the one where anyio's own helper never returned)."""
+    polls = 0
+
+    async def poller() -> None:
+        nonlocal polls
+        while True:
+            polls += 1
+            await anyio.sleep(0.1)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(poller)
+            t0 = anyio.current_time()
+            await wait_all_tasks_blocked()
+            assert polls == 1 and anyio.current_time() == t0  # it ran the poller, moved no clock
+            await anyio.sleep(1.05)
+            await wait_all_tasks_blocked()
+            assert polls == 11
+            group.cancel_scope.cancel()
+
+
+async def test_wait_all_tasks_blocked_waits_for_ready_tasks() -> None:
+    steps: list[int] = []
+
+    async def walker() -> None:
+        for i in range(50):
+            steps.append(i)
+            await anyio.lowlevel.checkpoint()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(walker)
+            await wait_all_tasks_blocked()
+            assert steps == list(range(50))
