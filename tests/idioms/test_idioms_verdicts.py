@@ -22,7 +22,7 @@ SEEDS = (0, 1)
 KNOWN_EXTRA: dict[str, set[str]] = {
     "socket_list_broadcast": {"CAP-3", "FLUSH-2", "LOCK-2"},
     "no_lock": {"CAP-1", "FAIL-1"},
-    "propagating_send_errors": {"CAP-3"},
+    "propagating_send_errors": {"CAP-3", "DISC-2"},
     "global_lock": {"DISC-2"},
     "blocking_producer": {"LOCK-2"},  # its waiting put is also charged as a lock never released
 }
