@@ -20,7 +20,6 @@ SEEDS = (0, 1)
 
 #: idiom -> rules it FAILs beyond its labels (consequences the suite does not yet tell apart)
 KNOWN_EXTRA: dict[str, set[str]] = {
-    "socket_list_broadcast": {"CAP-3", "FLUSH-2", "LOCK-2"},
     "no_lock": {"CAP-1"},
     "propagating_send_errors": {"CAP-3", "DISC-2"},
     "global_lock": {"DISC-2"},
