@@ -21,7 +21,7 @@ SEEDS = (0, 1)
 #: idiom -> rules it FAILs beyond its labels (consequences the suite does not yet tell apart)
 KNOWN_EXTRA: dict[str, set[str]] = {
     "no_lock": {"CAP-1"},
-    "propagating_send_errors": {"CAP-3", "DISC-2"},
+    "propagating_send_errors": {"DISC-2"},
     "global_lock": {"DISC-2"},
     "blocking_producer": {"LOCK-2"},  # its waiting put is also charged as a lock never released
 }
