@@ -83,3 +83,13 @@ def test_zoo_lines_match_the_zoo():
     for name, member in ZOO.items():
         actual.setdefault(member.breaks, []).append(name)
     assert listed == actual
+
+
+def test_reference_zoo_lines_match_the_reference_zoo():
+    from tasktail.zoo import REFERENCE_ZOO
+
+    listed = {rule: names for rule, names in spec_lines("Reference zoo").items() if names}
+    actual: dict[str, list[str]] = {}
+    for name, member in REFERENCE_ZOO.items():
+        actual.setdefault(member.breaks, []).append(name)
+    assert listed == actual

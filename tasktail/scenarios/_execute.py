@@ -157,13 +157,17 @@ class Executor(Recorder):
                 if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
                     self.coverage["send failing mid-flush"] += sock.ws.sends_in_flight > 0
                 sock.ws.client.vanish()
-        elif isinstance(op, Release) and self._pick(self._releasable(), op.sock) is not None \
-                and self._pick(self._releasable(), op.sock).ws.held():
-            sock = self._pick(self._releasable(), op.sock)
-            self.history.append(f"{self.tick():>4} let socket {sock.sid}'s {sock.ws.waiting_in}() go on")
-            sock.ws.let_go()
+        elif isinstance(op, Release):
+            gated = self._gated()  # a send at its gate, or an accept/close held for the client
+            sock = self._pick([s for s in self.sockets if s in gated or s.ws.held()], op.sock)
+            if sock is not None and sock.ws.held():
+                self.history.append(f"{self.tick():>4} let socket {sock.sid}'s {sock.ws.waiting_in}() go on")
+                sock.ws.let_go()
+            elif sock is not None:
+                self.history.append(f"{self.tick():>4} release the next send on socket {sock.sid}")
+                sock.gate.release(1)
         elif isinstance(op, HandOver):
-            sock = self._pick([s for s in self.sockets if s.gate is not None and s.gate.pending], op.sock)
+            sock = self._pick(self._gated(), op.sock)
             rec = self._pick([r for r in self.running() if isinstance(r.op, Log) and r.scope is not None
                               and not any(r.task in s.ws.sending for s in self.sockets)], op.index)
             if sock is not None and rec is not None:
@@ -177,18 +181,13 @@ class Executor(Recorder):
             if rec is not None:
                 self.history.append(f"{self.tick():>4} cancel #{rec.id}")
                 rec.scope.cancel()
-        elif isinstance(op, (Release, Fail)):
-            pending = [s for s in self.sockets if s.gate is not None and s.gate.pending]
-            sock = self._pick(self._releasable() if isinstance(op, Release) else pending, op.sock)
+        elif isinstance(op, Fail):
+            sock = self._pick(self._gated(), op.sock)
             if sock is not None:
-                verb = "release" if isinstance(op, Release) else "fail"
-                self.history.append(f"{self.tick():>4} {verb} the next send on socket {sock.sid}")
-                if isinstance(op, Release):
-                    sock.gate.release(1)
-                else:
-                    if sock.connect.outcome is None or self._backlog(sock.task_id):
-                        self.coverage["send failing mid-flush"] += 1
-                    sock.gate.fail_pending(RuntimeError("injected send failure"), n=1)
+                self.history.append(f"{self.tick():>4} fail the next send on socket {sock.sid}")
+                if sock.connect.outcome is None or self._backlog(sock.task_id):
+                    self.coverage["send failing mid-flush"] += 1
+                sock.gate.fail_pending(RuntimeError("injected send failure"), n=1)
         elif isinstance(op, Cancel):
             rec = self._pick([r for r in self.running() if isinstance(r.op, Log) and r.scope is not None], op.index)
             if rec is not None:
@@ -200,9 +199,9 @@ class Executor(Recorder):
         elif isinstance(op, Query):
             await _checks.query(self, f"t{op.task}")
 
-    def _releasable(self) -> list:
-        """Sockets a Release can let go on: a send waiting at its gate, or a held accept/close."""
-        return [s for s in self.sockets if (s.gate is not None and s.gate.pending) or s.ws.held()]
+    def _gated(self) -> list:
+        """Sockets with a send waiting at their gate (what Release, Fail and HandOver act on)."""
+        return [s for s in self.sockets if s.gate is not None and s.gate.pending]
 
     def _cancel(self, rec: OpRec) -> None:
         for msg in self.msgs.values():

@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from tasktail.fakes import FakeWebSocket, Gate
+from tasktail.fakes import FakeWebSocket, Gate, wait_all_tasks_blocked
 
 from ._findings import describe_exception, from_socket
 from ._subject import Item, Subject, call, parse_frame, queue_length, seed_entries
@@ -117,7 +117,7 @@ def expect_texts(got: list[str], expected: list[str], message: str) -> None:
 
 
 async def wait_blocked() -> None:
-    await anyio.wait_all_tasks_blocked()
+    await wait_all_tasks_blocked()
 
 
 @dataclass
@@ -157,9 +157,9 @@ class Harness:
 
     async def settle(self) -> None:
         """Let every task run until blocked, let a little virtual time pass, and again."""
-        await anyio.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         await anyio.sleep(SETTLE_SECONDS)
-        await anyio.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
 
     async def until(self, condition: Callable[[], object], what: str, precondition: str = "") -> None:
         """Wait until ``condition()``; if everything settles without it, raise :class:`Unmet`."""

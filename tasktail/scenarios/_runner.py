@@ -61,34 +61,34 @@ class Run(Executor):
                 await self.settle(group)
             group.cancel_scope.cancel()
 
-    def _only_clientless_producers(self, stuck: list) -> bool:
+    @staticmethod
+    def _only_clientless_producers(stuck: list) -> bool:
         return bool(stuck) and all(r.label.startswith("send_log") and not r.had_client for r in stuck)
 
     async def _wait_done(self, what: str) -> bool:
         start = anyio.current_time()
         only_producers_since: float | None = None
         with anyio.move_on_after(SETTLE_SECONDS):
-            while self.running() or any(s.ws.sends_in_flight for s in self.sockets):
+            while True:
+                running, in_flight = self.running(), any(s.ws.sends_in_flight for s in self.sockets)
+                if not running and not in_flight:
+                    await wait_all_tasks_blocked()
+                    return True
                 # A producer that began with no client owes nobody a wait (PROD-1 allows
                 # none; its scripted check allows 5 s): once nothing but such producers has
                 # run for PRODUCER_GRACE with no send in flight, they are judged stuck,
                 # instead of polling through the whole hour (CI time, not verdicts).
-                if (self._only_clientless_producers(self.running())
-                        and not any(s.ws.sends_in_flight for s in self.sockets)):
-                    if only_producers_since is None:
-                        only_producers_since = anyio.current_time()
-                    elif anyio.current_time() - only_producers_since >= PRODUCER_GRACE:
-                        break
-                else:
+                if in_flight or not self._only_clientless_producers(running):
                     only_producers_since = None
+                elif only_producers_since is None:
+                    only_producers_since = anyio.current_time()
+                elif anyio.current_time() - only_producers_since >= PRODUCER_GRACE:
+                    break
                 for sock in self.sockets:
                     if sock.gate is not None and not sock.gate.opened:
                         sock.gate.open()
                     sock.ws.let_go()
                 await anyio.sleep(1.0)
-            else:
-                await wait_all_tasks_blocked()
-                return True
         stuck = self.running()
         names = ", ".join(f"#{r.id} {r.label}" for r in stuck)
         rule = "PROD-1" if self._only_clientless_producers(stuck) else "LOCK-2"

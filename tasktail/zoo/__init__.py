@@ -42,17 +42,13 @@ REFERENCE_ZOO: dict[str, type] = {name: getattr(_reference_bugs, name) for name 
 
 
 def reference_factory_for(name: str) -> Callable[..., Any]:
-    """The factory for reference zoo member ``name``: claims every capability."""
-    from tasktail.scenarios import ALL_CAPABILITIES
+    """The factory for reference zoo member ``name``: claims every capability, like the reference."""
+    from tasktail.scenarios import ALL_CAPABILITIES  # lazy: hypothesis is a dev dependency
 
-    cls = REFERENCE_ZOO[name]
-
-    def factory(**config: Any) -> Any:
-        return cls(**config)
-
-    factory.__name__ = factory.__qualname__ = f"{name}_factory"
-    factory.tasktail_capabilities = frozenset(ALL_CAPABILITIES)  # type: ignore[attr-defined]
-    return factory
+    try:
+        return _factory(REFERENCE_ZOO[name], frozenset(ALL_CAPABILITIES))
+    except KeyError:
+        raise KeyError(f"no reference zoo member {name!r}; members: {', '.join(REFERENCE_ZOO)}") from None
 
 
 #: Core rules, plus closing a replaced socket with 4000 (which the tutorial does, and without
@@ -61,13 +57,13 @@ def reference_factory_for(name: str) -> Callable[..., Any]:
 CAPABILITIES: frozenset[str] = frozenset({"close_replaced"})
 
 
-def _factory(cls: type[TutorialManager]) -> Callable[..., TutorialManager]:
-    def factory(**config: Any) -> TutorialManager:
+def _factory(cls: type, capabilities: frozenset[str] = CAPABILITIES) -> Callable[..., Any]:
+    def factory(**config: Any) -> Any:
         return cls(**config)
 
     factory.__name__ = factory.__qualname__ = f"{cls.__name__}_factory"
     factory.__doc__ = cls.__doc__
-    factory.tasktail_capabilities = CAPABILITIES  # type: ignore[attr-defined]
+    factory.tasktail_capabilities = capabilities  # type: ignore[attr-defined]
     return factory
 
 
