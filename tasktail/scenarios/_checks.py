@@ -41,8 +41,11 @@ def on_connect_returned(run: Run, sock: SockRec) -> None:
     if sock.epoch != run.epochs[task_id]:
         return
     for other in run.sockets:
+        # one the manager closed before this connect began (say, a connect whose task was
+        # disconnected while it waited: LOCK-3) was ended, not replaced
+        ended_before = other.ws.closed_at is not None and other.ws.closed_at < sock.connect.invoke
         if (other is not sock and other.task_id == task_id and other.replaced_at is None
-                and other.connect.outcome == "ok" and other.connect.ret < ret):
+                and other.connect.outcome == "ok" and other.connect.ret < ret and not ended_before):
             other.replaced_at = ret
 
 

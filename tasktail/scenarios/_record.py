@@ -103,6 +103,7 @@ class RecordingSocket(FakeWebSocket):
         self.close_held = anyio.Event() if hold_close else None
         self.waiting_in: str | None = None  # "accept" or "close" while held there
         self.close_attempts: list[int] = []
+        self.closed_at: int | None = None  # tick the manager first asked to close it
 
     def held(self) -> bool:
         return self.waiting_in is not None
@@ -114,6 +115,8 @@ class RecordingSocket(FakeWebSocket):
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.close_attempts.append(code)  # a close the client never answers may be given up on
+        if self.closed_at is None:
+            self.closed_at = self._run.tick()
         if self.close_held is not None and not self.close_held.is_set():
             self.waiting_in = "close"
             try:

@@ -62,7 +62,9 @@ class TutorialManager:
     async def connect(self, websocket: Any, task_id: str) -> None:
         task_id = check_task_id(task_id)
         await websocket.accept()  # if this raises, nothing has been registered yet
-        await self._serialised(task_id, lambda: self._attach(task_id, websocket), connect=True)
+        if not await self._serialised(task_id, lambda: self._attach(task_id, websocket), connect=True):
+            # the task was disconnected while this connect waited (LOCK-3): it stays gone
+            await self._close(websocket, 1000, "task disconnected")
 
     def disconnect(self, task_id: str) -> int:
         """Forget the task; return how many queued messages went with it."""
@@ -112,26 +114,26 @@ class TutorialManager:
         """Run ``work`` holding the task's *current* lock.
 
         ``disconnect`` pops the lock while others may be waiting on it. A waiter that wakes
-        holding a stale lock must not run beside the holder of the new one: ``connect``
-        retries with the new lock; a producer gives up (its message left with the queue)."""
-        while True:
-            lock = self._lock_for(task_id) if connect else self.connection_locks.get(task_id)
-            if lock is None:
-                return None
-            async with lock:
-                if self.connection_locks.get(task_id) is lock:
-                    return await work()
-            if not connect:
-                return None
+        holding a stale lock belongs to the removed task and gives up (LOCK-3): a producer's
+        message went with the queue, a connect's socket is closed by the caller. ``None``
+        then; only ``connect`` creates a missing lock."""
+        lock = self._lock_for(task_id) if connect else self.connection_locks.get(task_id)
+        if lock is None:
+            return None
+        async with lock:
+            if self.connection_locks.get(task_id) is lock:
+                return await work()
+        return None
 
     # -- hooks: connecting -----------------------------------------------------------------
 
-    async def _attach(self, task_id: str, websocket: Any) -> None:
+    async def _attach(self, task_id: str, websocket: Any) -> bool:
         old = self._register(task_id, websocket)
         if old is not None:
             # Held under the lock, so the old socket's in-flight send has completed.
             await self._close(old, 4000, "replaced by a newer client")
         await self._flush(task_id, websocket)
+        return True
 
     def _register(self, task_id: str, websocket: Any) -> Any:
         """Make ``websocket`` the task's client; return the one it replaced, if any."""
