@@ -16,11 +16,15 @@ Theory of operation:
    a dead peer does under Starlette (``WebSocketDisconnect(1006)``).
 6. ``open()`` releases everyone and lets later sends through; ``close()``
    turns the gate back on.
+7. ``passes(frame)``, when given, picks frames the gate never holds (a status
+   frame an application sends besides the ones a scenario is about); they are
+   not pending and not counted as released.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -45,10 +49,11 @@ class _Waiter:
 class Gate(Behaviour):
     """Gated sends: ``await gate.wait_pending()``, then ``gate.release()``."""
 
-    def __init__(self, *, opened: bool = False) -> None:
+    def __init__(self, *, opened: bool = False, passes: Callable[[Frame], bool] | None = None) -> None:
         self._waiters: deque[_Waiter] = deque()
         self._changed: anyio.Event | None = None
         self._opened = opened
+        self._passes = passes
         self.released = 0  # sends let through by release()/release_all()/open()
 
     @property
@@ -64,7 +69,7 @@ class Gate(Behaviour):
         return self._opened
 
     async def on_send(self, ws: FakeWebSocket, frame: Frame) -> None:
-        if self._opened:
+        if self._opened or (self._passes is not None and self._passes(frame)):
             return
         waiter = _Waiter(ws, frame)
         self._waiters.append(waiter)

@@ -32,6 +32,8 @@ Theory of operation:
    livelock that never ends. :func:`wait_all_tasks_blocked` here polls like anyio for 50
    looks, then yields with ``sleep(0)``, which runs the ready tasks without moving the
    clock, and gives up after a bound (a task runnable that many times in a row is spinning).
+   "Blocked" also needs the loop's ready queue empty: a task whose ``asyncio.wait_for``
+   inner task just finished waits on a future that a pending callback is about to resolve.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ async def wait_all_tasks_blocked() -> None:
     if this is None:
         await anyio.wait_all_tasks_blocked()
         return
+    loop = asyncio.get_running_loop()
     await asyncio.sleep(0)
     for attempt in range(_MAX_YIELDS):
         for task in asyncio.all_tasks():
@@ -171,7 +174,11 @@ async def wait_all_tasks_blocked() -> None:
             if task is not this and (waiter is None or waiter.done()):
                 break
         else:
-            return
+            # Every task waits, but a callback may still be due to wake one: a finished inner
+            # task of asyncio.wait_for resolves its outer task's waiter through call_soon, so
+            # until the ready queue is empty the outer task only looks blocked.
+            if not getattr(loop, "_ready", ()):
+                return
         # anyio's own 0.1 s poll first (verdicts were tuned on it); once it has failed
         # _LOCKSTEP times in a row it is a lockstep with a poller: yield without the clock.
         await asyncio.sleep(0.1 if attempt < _LOCKSTEP else 0)

@@ -82,6 +82,11 @@ class FakeWebSocket(Transcript, AsgiPeer):
             message = {"type": "websocket.send", "text": text} if mode == "text" else {"type": "websocket.send", "bytes": text.encode("utf-8")}
             await self._send(message, "send_json")
 
+    async def send(self, message: dict[str, Any]) -> None:
+        """Starlette's raw ``send``: an ASGI ``websocket.send`` / ``websocket.close`` message."""
+        with self._errors("send"):
+            await self._send(message, "send")
+
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         with self._errors("close"):
             await self._send({"type": "websocket.close", "code": code, "reason": reason or ""}, "close")

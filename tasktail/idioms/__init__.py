@@ -20,6 +20,7 @@ from ._asyncio_queue import BlockingProducer, DictOfAsyncioQueue, FixedBlockingP
 from ._broadcast import FixedSocketListBroadcast, FixedUserRegistry, SocketListBroadcast, UserRegistry
 from ._labels import BREAKS, DOUBTFUL
 from ._replay import FixedReplayBuffer, ReplayBuffer
+from ._status import StatusFrame
 from ._seed_bugs import FixedCap, FixedFixedCap, FixedPropagatingSendErrors, PropagatingSendErrors
 from ._writer import WriterTaskCorrect
 from ._writer_broken import WriterTaskPerConnection
@@ -86,10 +87,13 @@ def _build() -> dict[str, Idiom]:
     idioms["writer_task_correct"] = Idiom(
         "writer_task_correct", idioms["writer_task_per_connection"].fixed, {}, None,
         "deque per task + one asyncio.create_task writer per client (deferred delivery), send_text")
+    idioms["status_frame"] = Idiom(
+        "status_frame", factory_of(StatusFrame, None), {}, None,
+        "the anyio seed manager plus a {\"type\": \"status\"} frame sent right after accept, send_text")
     return idioms
 
 
-#: name -> idiom; the broken ones first (in the order of the brief), then the correct one
+#: name -> idiom; the broken ones first (in the order of the brief), then the correct ones
 IDIOMS: dict[str, Idiom] = _build()
 
 # Every factory is importable by its name, so ``tasktail conform tasktail.idioms:NoLock_factory``

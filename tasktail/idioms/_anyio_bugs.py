@@ -3,11 +3,13 @@
 * :class:`NoLock` - the seed's dicts without ``connection_locks``: ``connect`` flushes
   with ``popleft`` while producers flush too. Two writes overlap on one socket (LOCK-1),
   a later one can finish first (ORD-2), so a live line overtakes the backlog (FLUSH-1);
-  a replacing ``connect`` closes the old socket mid-write (REPL-1).
+  a replacing ``connect`` closes the old socket mid-write (REPL-1); a line popped for a
+  write that fails goes back in front with no eviction, past the cap (CAP-1).
 * :class:`GlobalLock` - one ``anyio.Lock`` for all tasks, held across ``accept`` too
   (ISO-1); ``disconnect`` only forgets the socket ("the client may come back"), with
   ``del`` (DISC-1: KeyError when called twice or for a task that never connected) and
-  the queue of every task that ever ran stays reachable (MEM-1). The lock holder drains
+  the queue of every task that ever ran stays reachable (MEM-1); a send that fails after
+  ``disconnect`` raises that KeyError into the producer (DISC-2). The lock holder drains
   the whole queue, so a line logged while a replacing ``connect`` waits goes to the old
   socket (REPL-1).
 

@@ -45,6 +45,8 @@ BREAKS: dict[str, dict[str, str]] = {
         "FLUSH-1": "A line logged during connect's flush can be delivered before backlog lines the flush had not finished.",
         "REPL-1": "A replacing connect closes the old socket while a write to it is still in flight.",
         "FLUSH-2": "The write cut off by that close puts its line back after the new client's flush ended: it sits queued under a connected client.",
+        "CAP-1": "A line popped for a write that then fails goes back in front with appendleft and no eviction: lines logged during the write already filled the queue, so it holds max_queue_size + 1.",
+        "CAP-3": "...and nothing gives way: the next client gets all max_queue_size + 1 lines, the oldest included.",
     },
     "user_registry": {
         "CAP-1": "The pending deque has no maxlen: lines for an unwatched task pile up past max_queue_size.",
@@ -77,6 +79,7 @@ BREAKS: dict[str, dict[str, str]] = {
         "DISC-1": "disconnect() keeps the task's queue (count stays, entry stays) and raises KeyError for an unknown task or a second call.",
         "MEM-1": "The queue of every task that ever ran stays reachable from the manager.",
         "REPL-1": "The producer holding the lock drains the whole queue: a line logged while a replacing connect waits goes to the old socket after its in-flight send completed.",
+        "DISC-2": "disconnect() during a send that then fails: the failure path's `del active_connections[task_id]` raises KeyError into the producer.",
     },
 }
 

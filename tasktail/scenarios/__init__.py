@@ -7,8 +7,8 @@
 * :func:`reference_factory` - the reference ``ConnectionManager``, claiming every capability.
 """
 
-from ._program import (Advance, Cancel, Connect, Detach, Disconnect, Drop, Fail, Log, Program, Query,
-                       Release)
+from ._program import (Advance, Cancel, CancelConnect, Connect, Detach, Disconnect, Drop, Fail, HandOver, Log, Program,
+                       Query, Release)
 from ._rules import CHECKS
 from ._result import RunResult, Violation
 from ._runner import run_program
@@ -19,8 +19,8 @@ from ._subject import UsageError
 from ._suite import DEFAULT_EXAMPLES, PRECONDITIONS, check_connection_manager, determinism
 
 __all__ = [
-    "ALL_CAPABILITIES", "Advance", "CHECKS", "CORE_RULES", "Cancel", "ConformanceReport", "Connect",
-    "DEFAULT_EXAMPLES", "Detach", "Disconnect", "Drop", "Fail", "Finding", "KINDS", "Log", "PRECONDITIONS", "Program",
+    "ALL_CAPABILITIES", "Advance", "CHECKS", "CORE_RULES", "Cancel", "CancelConnect", "ConformanceReport", "Connect",
+    "DEFAULT_EXAMPLES", "Detach", "Disconnect", "Drop", "Fail", "Finding", "HandOver", "KINDS", "Log", "PRECONDITIONS", "Program",
     "Query", "RULE_CAPABILITIES", "Release", "RuleOutcome", "RunResult", "SuiteError", "UsageError", "Violation",
     "check_connection_manager", "determinism",
     "load_factory", "reference_factory", "run_program",

@@ -37,6 +37,11 @@ def on_connect_returned(run: Run, sock: SockRec) -> None:
     a manager may deliver through a writer task, after connect returned.)"""
     ret, task_id = sock.connect.ret, sock.task_id
     if sock.adopted and sock.disconnected_at is None:
+        if run.subject.claims("close_codes") and getattr(sock.handle, "close_code", None) == 4002:
+            # it had attached to the old task before the disconnect, which ended it (the
+            # handle says so, DISC-1's 4002; closing the socket is the caller's)
+            sock.disconnected_at = sock.connect.ret
+            return
         sock.epoch = run.epochs[task_id]  # it attached to the fresh task, if to any
     if sock.epoch != run.epochs[task_id]:
         return
@@ -49,17 +54,20 @@ def on_connect_returned(run: Run, sock: SockRec) -> None:
             other.replaced_at = ret
 
 
-def after_disconnect(run: Run, task_id: str, rule: str) -> None:
+def after_disconnect(run: Run, task_id: str, rule: str) -> bool:
+    """Charge ``rule`` with whatever the task still shows; True when it shows nothing."""
     manager = run.manager
     try:
         status, count = manager.get_connection_status(task_id), manager.get_queued_message_count(task_id)
     except Exception as exc:
         run.violate("QRY-1", f"query after disconnect({task_id!r}) raised {describe_exception(exc)}", "crashed")
-        return
+        return False
     left = seed_entries(manager, task_id)
     if status or count or left:
         run.violate(rule, f"after disconnect({task_id!r}): status={status}, queued={count}, entries in {left}",
                     "kept state")
+        return False
+    return True
 
 
 async def detach(run: Run, sock: SockRec) -> None:
@@ -67,15 +75,17 @@ async def detach(run: Run, sock: SockRec) -> None:
     before = manager.get_connection_status(sock.task_id)
     stale = sock.replaced_at is not None
     rec = run._begin(None, f"detach({sock.task_id!r}, socket {sock.sid})", sock.task_id)
-    if sock.connect.outcome is not None or sock.ws.events_of("send_started"):
+    if sock.connect.outcome is not None or sock.started_sending():
         sock.detached_at = rec.invoke  # (before it attached, detach is rightly a no-op)
     try:
-        await call(manager.detach, sock.task_id, sock.ws)
+        result = await call(manager.detach, sock.task_id, sock.ws)
     except Exception as exc:
         run._end(rec, "raised", describe_exception(exc))
         run.violate("REPL-2", f"detach raised {describe_exception(exc)}", "crashed")
         return
-    run._end(rec, "ok")
+    run._end(rec, "ok", "" if result is None else f"-> {result!r}")
+    if result is True and sock.detached_at is None:
+        sock.detached_at = rec.invoke  # its running connect had attached it already: the manager says so
     if stale and before and not manager.get_connection_status(sock.task_id):
         run.violate("REPL-2", f"detaching replaced socket {sock.sid} removed its successor", "wrong answer")
 
@@ -115,6 +125,7 @@ def step(run: Run, settled: bool = False) -> None:
             run.violate("QRY-1", f"query of {task_id!r} raised {describe_exception(exc)}", "crashed")
             return
         in_flight = sum(s.ws.sends_in_flight for s in run.sockets if s.task_id == task_id)
+        _note_undelivered(run, task_id, in_flight)
         held = _held(run, task_id)  # a message being written may still sit in the container
         if (isinstance(count, int) and count > run.cap + in_flight) or (held is not None and held > run.cap + in_flight):
             run.violate("CAP-1", f"{task_id} holds {max(count, held or 0)} queued messages; "
@@ -149,11 +160,29 @@ def step(run: Run, settled: bool = False) -> None:
             run.violate("GAP-2", f"statistics() do not add up: {s}", "accounting")
 
 
+def _note_undelivered(run: Run, task_id: str, in_flight: int) -> None:
+    """Remember when more of the task's logged messages (send_log returned) wait undelivered
+    than the cap allows: if they all reach a client later, the manager held them somewhere,
+    whatever its queue reported (a writer task's own queue, say); ``final`` judges that."""
+    epoch = run.epochs[task_id]
+    candidates = [m.text for m in run.msgs.values() if m.task_id == task_id and m.epoch == epoch
+                  and m.op.outcome == "ok"]
+    if len(candidates) <= run.cap + in_flight:
+        return
+    delivered = {d.item.text for d in run.deliveries if d.item.kind == "log"}
+    waiting = frozenset(t for t in candidates if t not in delivered)
+    if len(waiting) > run.cap + in_flight:
+        run.held_beyond_cap.append((task_id, waiting, in_flight))
+
+
 def _resurrected(run: Run) -> None:
     """DISC-2: a disconnected task that nothing has used since shows state again."""
     for task_id, at in run.removed_at.items():
         if any(r.invoke > at for r in run.ops if r.task_id == task_id and r.op is not None):
             continue  # a later log or connect may rightly have started a fresh task
+        if any(s.task_id == task_id and s.adopted and s.disconnected_at is None and s.connect.outcome in (None, "ok")
+               for s in run.sockets):
+            continue  # a connect running at the disconnect may attach to a fresh task (LOCK-3 judges it)
         try:
             status, count = run.manager.get_connection_status(task_id), run.manager.get_queued_message_count(task_id)
         except Exception:  # noqa: BLE001 - QRY-1 judges that in step()
@@ -186,8 +215,16 @@ def _blocked(run: Run, task_id: str, busy: list) -> None:
     producers = [r for r in busy if r.label.startswith("send_log") and not r.had_client]
     if producers and not has_client(run, task_id):
         r = producers[0]
+        for p in producers:
+            p.waited_clientless = True
         run.violate("PROD-1", f"#{r.id} {r.label} began with no client for {task_id} and is still waiting "
                     f"({_held(run, task_id)} held in message_queues[{task_id!r}])", "blocked producer")
+        return
+    stuck = [r for r in busy if r.waited_clientless]
+    if stuck:  # a client came later, but this producer was already waiting on no client: not a lock's fault
+        r = stuck[0]
+        run.violate("PROD-1", f"#{r.id} {r.label} began with no client for {task_id} and still waits now that "
+                    "a client is connected", "blocked producer")
         return
     run.violate("LOCK-2", f"#{first.id} {first.label} is blocked though no client of {task_id} has a send in "
                 "flight: the task's lock was not released", "hung")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from ._history import _accounted, _epoch_msgs, _tasks, droppable
+from ._history import _accounted, _epoch_msgs, _tasks, acknowledges, droppable
 
 if TYPE_CHECKING:
     from ._record import Msg
@@ -41,10 +41,28 @@ def final(run: Run) -> None:
         rule = _loss_rule(run, msg)
         if run.violate(rule, f"{msg.text} was never delivered (and was not dropped by the queue cap)", "lost"):
             return
+    _held_elsewhere(run)
     if run.with_seq:
         _seqs(run)
     if run.subject.claims("gaps"):
         _gaps(run)
+
+
+def _held_elsewhere(run: Run) -> None:
+    """CAP-1/CAP-3 by what clients got: more than cap + in-flight messages that waited
+    undelivered at one step, all delivered later to clients that did not resume (a resumed
+    client may rightly get history), were held by the manager beyond its cap, and the
+    oldest of them never gave way."""
+    fresh = {s.sid for s in run.sockets if s.after_seq is None}
+    delivered = {d.item.text for d in run.deliveries if d.item.kind == "log" and d.sid in fresh}
+    for task_id, waiting, in_flight in run.held_beyond_cap:
+        later = waiting & delivered
+        if len(later) > run.cap + in_flight:
+            what = (f"{len(later)} messages of {task_id} waited undelivered at once (send_log had returned; "
+                    f"{in_flight} send(s) in flight) and all reached a client later: max_queue_size={run.cap}")
+            run.violate("CAP-1", f"{what}, so the manager held them beyond its cap", "over cap")
+            run.violate("CAP-3", f"{what}, so when full the oldest did not give way", "over cap")
+            return
 
 
 def _loss_rule(run: Run, msg: Msg) -> str:
@@ -105,7 +123,7 @@ def _gaps(run: Run) -> None:
                 elif item.kind == "log" and isinstance(item.seq, int):
                     got.add(item.seq)
             told |= mine
-            if sock.after_seq is not None and sock.connect.outcome == "ok" and not sock.adopted:
+            if acknowledges(sock):
                 acked |= set(range(1, sock.after_seq + 1))  # the client said it has them
         last = len([m for m in _epoch_msgs(run, task_id, epoch) if m.op.outcome != "raised"])
         if told & got:

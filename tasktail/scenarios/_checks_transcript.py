@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from ._history import _delivered_texts, _epoch_msgs
+from ._history import _acknowledged, _delivered_texts, _epoch_msgs
 from ._rules_content import content_mismatch
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _served_out_of_order(run: Run, d: Delivery, sock: SockRec, msg: Msg) -> bool
     older socket (before the newer connect returned: after it, REPL-1 judges)."""
     for newer in run.sockets:
         if (newer.task_id != sock.task_id or newer.sid <= sock.sid or newer.accepted_at is None
-                or newer.accepted_at >= msg.op.invoke or newer.connect.outcome == "raised" or newer.adopted
+                or newer.accepted_at >= msg.op.invoke or newer.connect.outcome in ("raised", "cancelled") or newer.adopted
                 or newer.epoch != msg.epoch or sock.connect.outcome != "ok" or sock.connect.ret > newer.connect.invoke):
             continue
         if sock.replaced_at is not None and d.started > sock.replaced_at:
@@ -141,12 +141,13 @@ def _live_order(run: Run) -> bool:
     """ORD-2 among messages that are not a flush against live sends (FLUSH-1 judges those)."""
     first = _delivered_texts(run)
     flushed = {t for sock in run.sockets for t in _flush_set(run, sock, first)}
+    acknowledged = _acknowledged(run)  # a resumed client had these already: their first delivery may come later
     groups: dict[tuple, list[Msg]] = defaultdict(list)
     for msg in run.msgs.values():
         groups[(msg.task_id, msg.epoch)].append(msg)
     for msgs in groups.values():
         for a in msgs:
-            if a.op.ret is None or a.text not in first:
+            if a.op.ret is None or a.text not in first or a.text in acknowledged:
                 continue
             for b in msgs:
                 if (b.text in first and a.op.ret < b.op.invoke and first[a.text] > first[b.text]

@@ -11,6 +11,8 @@ from typing import Any
 
 import anyio
 
+from tasktail.fakes import WebSocketState
+
 from . import _checks
 from ._findings import SuiteError, describe_exception, from_socket, is_suite_bug
 from ._program import (Advance, Cancel, CancelConnect, Connect, Detach, Disconnect, Drop, Fail, HandOver, Log, Op,
@@ -38,7 +40,12 @@ class Executor(Recorder):
                 raise SuiteError(f"send_log #{rec.id}", exc) from exc
             what = describe_exception(exc)
             self._end(rec, "raised", what)
-            if invalid is None and self.epochs[rec.task_id] != epoch:
+            client_failed = from_socket(exc) and any(s.task_id == rec.task_id and s.failed() for s in self.sockets)
+            if invalid is None and client_failed:
+                # a client's own failure reaching the producer is FAIL-2's, disconnected meanwhile or not
+                self.violate("FAIL-2", f"send_log #{rec.id} {rec.label} raised {what}: a failed send of its "
+                             "client reached the producer", "crashed")
+            elif invalid is None and self.epochs[rec.task_id] != epoch:
                 # its task was disconnected while it ran: "raises nothing then or later"
                 self.violate("DISC-2", f"send_log #{rec.id} {rec.label} raised {what} after "
                              f"{rec.task_id!r} was disconnected during it", "crashed")
@@ -67,7 +74,7 @@ class Executor(Recorder):
         rec.task = anyio.get_current_task().id
         try:
             with anyio.CancelScope() as rec.scope:
-                await call(self.manager.connect, sock.ws, sock.task_id, **kwargs)
+                sock.handle = await call(self.manager.connect, sock.ws, sock.task_id, **kwargs)
         except Exception as exc:
             if is_suite_bug(exc):
                 raise SuiteError(f"connect #{rec.id}", exc) from exc
@@ -154,7 +161,7 @@ class Executor(Recorder):
             sock = self._pick([s for s in self.sockets if not s.ws.client.gone], op.sock)
             if sock is not None:
                 self.history.append(f"{self.tick():>4} client of socket {sock.sid} vanishes")
-                if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
+                if sock.connect.outcome is None and not sock.started_sending():
                     self.coverage["send failing mid-flush"] += sock.ws.sends_in_flight > 0
                 sock.ws.client.vanish()
         elif isinstance(op, Release):
@@ -225,14 +232,17 @@ class Executor(Recorder):
         if self._flushing(task_id):
             self.coverage["disconnect during a flush"] += 1
         running = [r for r in self.running() if r.task_id == task_id]
-        busy = bool(running)
+        # DISC-2 is about a send or flush in flight; a connect still waiting to accept (behind a
+        # lock) has started neither, so a raise then is DISC-1's "fine for any task"
+        busy = any(s.task_id == task_id and (s.ws.sends_in_flight or (
+            s.connect.outcome is None and s.ws.application_state != WebSocketState.CONNECTING)) for s in self.sockets)
         rec = self._begin(None, f"disconnect({task_id!r})", task_id)
         self.epochs[task_id] += 1
         for sock in self.sockets:
             if sock.task_id == task_id and sock.disconnected_at is None:
                 sock.senders_at_disconnect = frozenset(sock.ws.sending)
                 sock.waiters_at_disconnect = frozenset(r.task for r in running) - sock.senders_at_disconnect
-                if sock.connect.outcome is None and not sock.ws.events_of("send_started"):
+                if sock.connect.outcome is None and not sock.started_sending():
                     # Still connecting: it may end up the client of the fresh task (the
                     # reference attaches it there), or of nothing; judged when it returns.
                     sock.adopted = True
@@ -248,5 +258,7 @@ class Executor(Recorder):
                          "crashed")
             return
         self._end(rec, "ok", "" if result is None else f"-> {result!r}")
-        self.removed_at[task_id] = rec.ret
-        _checks.after_disconnect(self, task_id, "DISC-1")  # what disconnect itself left; later: DISC-2
+        if _checks.after_disconnect(self, task_id, "DISC-1"):  # what disconnect itself left; later: DISC-2
+            self.removed_at[task_id] = rec.ret  # (state it never removed is DISC-1's, not "came back")
+        else:
+            self.removed_at.pop(task_id, None)

@@ -29,7 +29,7 @@ import anyio
 from tasktail.fakes import FakeWebSocket, Gate, wait_all_tasks_blocked
 
 from ._findings import describe_exception, from_socket
-from ._subject import Item, Subject, call, parse_frame, queue_length, seed_entries
+from ._subject import Item, Subject, call, parse_frame, queue_length, seed_entries, suite_gate
 
 __all__ = ["CHECKS", "Charged", "Check", "Failed", "Harness", "NonStrict", "Unmet", "check", "expect", "expect_texts", "wait_blocked"]
 
@@ -220,7 +220,7 @@ class Harness:
 
     async def gated_client(self, task: str) -> tuple[Gate, FakeWebSocket]:
         """A client of ``task``, connected, whose sends wait at the returned gate."""
-        gate = Gate()
+        gate = suite_gate()
         ws = self.socket(gate)
         await self.connect(ws, task)
         await self.settle()
@@ -231,7 +231,7 @@ class Harness:
             self, task: str) -> AsyncIterator[tuple[anyio.abc.TaskGroup, Gate, FakeWebSocket]]:
         """connect a gated client to ``task`` in the background; the body runs once the
         client's first send (of what was queued) waits at the gate, and the group ends with it."""
-        gate = Gate()
+        gate = suite_gate()
         ws = self.socket(gate)
         async with anyio.create_task_group() as group:
             group.start_soon(self.connect, ws, task)
@@ -260,13 +260,19 @@ class Harness:
             raise Charged("DISC-2", f"disconnect({task!r}) raised {describe_exception(exc)} while a send of it "
                           "was in flight", "crashed") from exc
 
-    def expect_removed(self, task: str) -> None:
-        """Right after disconnect: anything left is DISC-1's (what comes back later is DISC-2's)."""
+    def left_after_disconnect(self, task: str) -> str | None:
+        """What the task still shows right after disconnect (None: nothing)."""
         status, count = self.status(task)
         left = seed_entries(self.manager, task)
         if status or count or left:
-            raise Charged("DISC-1", f"right after disconnect({task!r}): connected={status}, queued={count}, still "
-                          f"in {left}", "kept state")
+            return f"right after disconnect({task!r}): connected={status}, queued={count}, still in {left}"
+        return None
+
+    def expect_removed(self, task: str) -> None:
+        """Right after disconnect: anything left is DISC-1's (what comes back later is DISC-2's)."""
+        left = self.left_after_disconnect(task)
+        if left is not None:
+            raise Charged("DISC-1", left, "kept state")
 
     def status(self, task: str) -> tuple[bool, int]:
         return self.manager.get_connection_status(task), self.manager.get_queued_message_count(task)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._record import Msg
+    from ._record import Msg, SockRec
     from ._record import Recorder as Run
 
-__all__ = ["droppable", "has_client"]
+__all__ = ["acknowledges", "droppable", "has_client"]
 
 
 def _epoch_msgs(run: Run, task_id: str, epoch: int) -> list[Msg]:
@@ -24,24 +24,48 @@ def _delivered_texts(run: Run) -> dict[str, int]:
     return first
 
 
-def _accounted(run: Run) -> set[str]:
-    """Texts delivered somewhere, or acknowledged by a client resuming after their seq (RES-1)."""
-    texts = set(_delivered_texts(run))
+def _acknowledged(run: Run) -> set[str]:
+    """Texts a client resuming after their seq said it already has (RES-1)."""
+    texts: set[str] = set()
     for sock in run.sockets:
-        # a resume point names seqs of the incarnation it was given for: not of one that
-        # started while its connect ran (RES-4)
-        if sock.after_seq is not None and sock.connect.outcome == "ok" and not sock.adopted:
+        if acknowledges(sock):
             same = [m for m in _epoch_msgs(run, sock.task_id, sock.epoch) if m.op.outcome != "raised"]
             texts.update(m.text for m in same[:sock.after_seq])
     return texts
 
 
+def _accounted(run: Run) -> set[str]:
+    """Texts delivered somewhere, or acknowledged by a client resuming after their seq (RES-1)."""
+    return set(_delivered_texts(run)) | _acknowledged(run)
+
+
+def _progress_only(msg: Msg) -> bool:
+    """CAP-5's progress-only message: progress set, not finished, level debug or info."""
+    return msg.progress is not None and not msg.finished and msg.level in ("debug", "info")
+
+
+def acknowledges(sock: SockRec) -> bool:
+    """The socket's resume point counts: its client said it has every seq up to
+    ``after_seq`` (a cancelled connect's claim stands too; a failed one's was refused), of
+    the incarnation it was given for (not one that started while its connect ran, RES-4)."""
+    return sock.after_seq is not None and sock.connect.outcome in ("ok", "cancelled") and not sock.adopted
+
+
 def droppable(run: Run, msg: Msg, *, strict: bool = False) -> bool:
+    """May ``msg`` have been dropped for the cap? ``strict``: under drop-oldest alone. Else
+    also under the policy the subject declares (``tasktail_overflow``) or the scripted
+    CAP-3 check saw (reject-newest): a reject-newest victim has ``cap`` messages before it,
+    a coalesce-progress victim is progress-only with a progress-only message after it."""
     same = [m for m in _epoch_msgs(run, msg.task_id, msg.epoch) if m.op.outcome != "raised"]
     index = same.index(msg)
     if len(same) - index - 1 >= run.cap:
         return True
-    return not strict and "CAP-3" in run.nonstrict and index >= run.cap
+    if strict:
+        return False
+    policy = run.subject.overflow
+    if ("CAP-3" in run.nonstrict or policy == "reject-newest") and index >= run.cap:
+        return True
+    return policy == "coalesce-progress" and _progress_only(msg) and any(map(_progress_only, same[index + 1:]))
 
 
 def _stalled(run: Run, task_id: str) -> bool:

@@ -17,7 +17,7 @@ from tasktail.fakes import FailOnSend, FakeWebSocket, Gate, Instant, Latency, Ne
 
 from ._program import Op, Program
 from ._result import Violation
-from ._subject import Item, Subject, parse_frame
+from ._subject import Item, Subject, foreign_frame, parse_frame, suite_gate
 
 __all__ = ["Delivery", "Msg", "OpRec", "Recorder", "SockRec", "behaviour"]
 
@@ -37,6 +37,7 @@ class OpRec:
     task: int | None = None  # the anyio task running it (to tell which call sent a frame)
     had_client: bool = True  # a send_log began while its task had a client or a connect running
     queued_at_start: Any = None  # get_queued_message_count when a send_log began
+    waited_clientless: bool = False  # a send_log seen blocked while its task had no client (PROD-1's)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class SockRec:
     adopted: bool = False  # its connect was running when the task was disconnected
     accepted_at: int | None = None  # tick its accept() returned
     cancelled: bool = False  # its connect was cancelled
+    handle: Any = None  # what its connect returned (the reference: a Connection with ``ended``)
     #: when its task was disconnected: the calls that were sending on it, and those waiting
     senders_at_disconnect: frozenset = frozenset()
     waiters_at_disconnect: frozenset = frozenset()
@@ -84,6 +86,11 @@ class SockRec:
     @property
     def gate(self) -> Gate | None:
         return self.ws.behaviour if isinstance(self.ws.behaviour, Gate) else None
+
+    def started_sending(self) -> bool:
+        """The manager began a protocol frame on it (an application's own status frame, sent
+        before the socket was attached, does not count)."""
+        return any(e.frame is not None and not foreign_frame(e.frame) for e in self.ws.events_of("send_started"))
 
     def failed(self) -> bool:
         return (any(e.kind in ("send_failed", "send_cancelled") for e in self.ws.events) or self.ws.client.gone
@@ -149,6 +156,15 @@ class RecordingSocket(FakeWebSocket):
             self.sending.pop(task, None)
         self._run.delivered(self.sid, started, self.frames[-1].payload, task)
 
+    async def send(self, message: dict[str, Any]) -> None:
+        """Starlette's raw ASGI send: a close is a close, a data frame is recorded."""
+        if message.get("type") == "websocket.close":
+            await self.close(message.get("code", 1000), message.get("reason"))
+        elif message.get("type") == "websocket.send":
+            await self._recorded(super().send(message))
+        else:
+            await super().send(message)
+
     async def send_text(self, data: str) -> None:
         await self._recorded(super().send_text(data))
 
@@ -161,7 +177,7 @@ class RecordingSocket(FakeWebSocket):
 
 def behaviour(name: str) -> Any:
     """A fresh socket behaviour for a :class:`~._program.Connect`'s ``behaviour`` name."""
-    return {"instant": Instant, "gate": Gate, "fail1": lambda: FailOnSend(1, RuntimeError("injected")),
+    return {"instant": Instant, "gate": suite_gate, "fail1": lambda: FailOnSend(1, RuntimeError("injected")),
             "fail2": lambda: FailOnSend(2, RuntimeError("injected")), "vanish1": lambda: FailOnSend(1),
             "slow": lambda: Latency(30.0), "never_accepts": NeverAccepts, "gate_accept": Instant,
             "stall_close": Instant}[name]()
@@ -192,6 +208,9 @@ class Recorder:
         self.coverage: collections.Counter = collections.Counter()
         self.coverage_at_cap: dict[str, bool] = {}  # task -> its queue reached the cap at some step
         self.removed_at: dict[str, int] = {}  # task -> tick its last disconnect returned
+        #: (task, texts, slack): at some step more than cap + slack (sends in flight) messages
+        #: of the task had been logged (send_log returned) and were not delivered yet
+        self.held_beyond_cap: list[tuple[str, frozenset[str], int]] = []
         self.manager: Any = None
         self._logs = 0
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import anyio
 
-from tasktail.fakes import FailOnSend, Gate, Latency
+from tasktail.fakes import FailOnSend, Latency
 
 from ._findings import describe_exception
-from ._harness import Failed, Harness, check, expect, expect_texts, wait_blocked
+from ._harness import Charged, Failed, Harness, check, expect, expect_texts, wait_blocked
+from ._subject import suite_gate
 
 __all__ = ["conform_disc1_disconnect_removes_everything", "conform_disc2_disconnect_during_flush",
     "conform_disc2_disconnect_during_inflight_send", "conform_fail1_send_error_requeues_and_drops_client",
@@ -133,13 +134,15 @@ async def conform_disc2_disconnect_during_flush(h: Harness) -> None:
     async with h.connect_held_at_first_send("t") as (_, gate, ws):
         in_flight = h.in_flight_texts(gate)
         await h.disconnect("t", busy=True)
-        h.expect_removed("t")
+        kept = h.left_after_disconnect("t")  # DISC-1's, charged only after DISC-2's own question
         gate.open()
     await h.settle()
-    h.expect_gone("t", "disconnect during a flush")
     later = [t for t in h.texts(ws) if t not in in_flight]
     expect(not later, f"the removed socket got {later} after the disconnect (only {sorted(in_flight)}, in flight "
            "then, is allowed)", "sent after disconnect")
+    if kept is not None:
+        raise Charged("DISC-1", kept, "kept state")
+    h.expect_gone("t", "disconnect during a flush")
 
 
 @check("REPL-1", needs=("live",))
@@ -164,7 +167,7 @@ async def conform_repl1_second_connect_replaces_first(h: Harness) -> None:
 async def conform_repl1_replacement_during_inflight_send(h: Harness) -> None:
     """A replacement while a send is stalled: every message reaches exactly one client."""
     h.build()
-    gate = Gate()
+    gate = suite_gate()
     old, new = h.socket(gate), h.socket()
     await h.connect(old, "t")
     await h.settle()

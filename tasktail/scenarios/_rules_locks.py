@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import anyio
 
-from tasktail.fakes import Gate
 
 from ._harness import Charged, Failed, Harness, check, expect, wait_blocked
+from ._subject import suite_gate
 
 __all__ = ["conform_lock1_flush_and_live_send_never_overlap", "conform_lock1_concurrent_producers_never_overlap",
            "conform_lock2_lock_released_after_failure_and_cancellation",
@@ -162,7 +162,7 @@ async def conform_prod1_producer_never_waits_without_a_client(h: Harness) -> Non
 async def conform_prod1_stalled_client_bounded(h: Harness) -> None:
     """With send_timeout claimed: producers of a task whose client stalls return within it."""
     h.build(send_timeout=2.0, cap=10)
-    gate = Gate()
+    gate = suite_gate()
     ws = h.socket(gate)
     await h.connect(ws, "t")
     await h.settle()

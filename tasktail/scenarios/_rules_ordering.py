@@ -11,9 +11,10 @@ from datetime import datetime, timezone
 
 import anyio
 
-from tasktail.fakes import FailOnSend, FakeWebSocket, Gate, Hook, NeverAccepts, WallClock
+from tasktail.fakes import FailOnSend, FakeWebSocket, Hook, NeverAccepts, WallClock
 
 from ._harness import Failed, Harness, check, expect, expect_texts, wait_blocked
+from ._subject import suite_gate
 
 __all__ = ["GAP_KEYS", "WIRE_KEYS", "conform_disc3_send_after_disconnect_starts_fresh",
     "conform_flush1_connect_flushes_queue_in_order", "conform_flush1_send_during_flush_comes_after",
@@ -102,7 +103,7 @@ async def conform_ord3_no_duplicates_across_reconnects(h: Harness) -> None:
 async def conform_ord3_no_duplicates_across_live_connections(h: Harness) -> None:
     """Replacements while sends are stalled: no message reaches both the old and the new client."""
     h.build(cap=20)
-    gate = Gate()
+    gate = suite_gate()
     old, new, newest = h.socket(gate), h.socket(), h.socket()
     await h.connect(old, "t")
     await h.settle()

@@ -10,6 +10,7 @@ import anyio
 from tasktail.fakes import FakeWebSocket
 
 from ._harness import Harness, check, expect, wait_blocked
+from ._subject import suite_gate
 
 __all__ = ["conform_fail3_waiter_cancelled_at_hand_over", "conform_flush1_connect_cancelled_while_closing_replaced",
            "conform_res4_resume_point_never_crosses_incarnations", "conform_wire4_hello_and_reset_frames",
@@ -181,7 +182,7 @@ class _Stalled(FakeWebSocket):
     def __init__(self) -> None:
         from tasktail.fakes import Gate
 
-        super().__init__(Gate(), strict=False)
+        super().__init__(suite_gate(), strict=False)
         self.close_released = anyio.Event()
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:

@@ -24,9 +24,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tasktail.fakes import Frame, Gate
+
 __all__ = [
-    "ALL_CAPABILITIES", "CORE_RULES", "RULE_CAPABILITIES", "SEED_API", "Item", "Subject", "UsageError",
-    "load_factory", "parse_frame", "queue_length", "reference_factory", "select_rules",
+    "ALL_CAPABILITIES", "CORE_RULES", "OVERFLOW_POLICIES", "RULE_CAPABILITIES", "SEED_API", "Item", "Subject",
+    "UsageError", "foreign_frame", "load_factory", "parse_frame", "queue_length", "reference_factory",
+    "select_rules", "suite_gate",
 ]
 
 #: what a manager must have for the suite to judge it at all
@@ -162,6 +165,18 @@ def parse_frame(payload: str | bytes, with_seq: bool) -> Item:
     return Item("other", raw=data)
 
 
+def foreign_frame(frame: Frame) -> bool:
+    """A frame that is none of the protocol's (log, gap, hello, reset): an application's own
+    status frame, say ``{"type": "status", "status": "connected"}``."""
+    return parse_frame(frame.payload, False).kind == "other"
+
+
+def suite_gate() -> Gate:
+    """The gate every check and generated program uses: it holds the protocol's frames and
+    lets an application's own status frames through, which no check is about."""
+    return Gate(passes=foreign_frame)
+
+
 def queue_length(queue: Any) -> int | None:
     """How many items a seed ``message_queues`` value holds: ``len()``, ``qsize()`` (an
     ``asyncio.Queue``) or, for a plain iterable, by counting a copy. None: not countable."""
@@ -179,6 +194,10 @@ def queue_length(queue: Any) -> int | None:
         return sum(1 for _ in list(queue))
     except Exception:  # noqa: BLE001
         return None
+
+
+#: what a factory may declare as ``tasktail_overflow`` (SPEC CAP-3..5)
+OVERFLOW_POLICIES = ("drop-oldest", "reject-newest", "coalesce-progress")
 
 
 class Subject:
@@ -208,6 +227,12 @@ class Subject:
         self.fixed_cap: int | None = cap
         backends = getattr(factory, "tasktail_backends", None)
         self.backends: tuple[str, ...] | None = tuple(backends) if backends else None
+        overflow = getattr(factory, "tasktail_overflow", None)
+        if overflow not in (None, *OVERFLOW_POLICIES):
+            raise UsageError(f"{self.name}.tasktail_overflow={overflow!r}: expected one of "
+                             f"{', '.join(map(repr, OVERFLOW_POLICIES))} (the policy its managers use when full)")
+        #: the overflow policy the factory's managers really use (None: the default, drop-oldest)
+        self.overflow: str | None = overflow
 
     def claims(self, *caps: str) -> bool:
         return set(caps) <= self.capabilities

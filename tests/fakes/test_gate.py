@@ -32,6 +32,19 @@ async def test_pending_release_fifo_across_sockets() -> None:
     assert gate.released == 2
 
 
+async def test_frames_the_gate_passes_are_never_held() -> None:
+    gate = Gate(passes=lambda frame: frame.payload.startswith("status"))
+    ws = FakeWebSocket(gate)
+    await ws.accept()
+    async with anyio.create_task_group() as tg:
+        await ws.send_text("status: connected")  # through at once: not pending, not released
+        tg.start_soon(ws.send_text, "log 1")
+        await gate.wait_pending(1)
+        assert (ws.texts(), gate.pending, gate.released) == (["status: connected"], 1, 0)
+        gate.release()
+    assert ws.texts() == ["status: connected", "log 1"]
+
+
 async def test_release_more_than_pending_is_a_scenario_bug() -> None:
     gate = Gate()
     with pytest.raises(ValueError, match="cannot wake 1"):

@@ -215,6 +215,28 @@ async def test_wait_all_tasks_blocked_ends_beside_a_task_that_polls() -> None:
             group.cancel_scope.cancel()
 
 
+async def test_wait_all_tasks_blocked_waits_for_a_wait_for_that_is_about_to_return(anyio_backend_name) -> None:
+    """Rule 7: on asyncio, ``wait_for``'s inner task finishing resolves the outer task's
+    waiter through a callback; until it ran, the outer task only looks blocked."""
+    event, done = anyio.Event(), []
+
+    async def bounded_wait() -> None:
+        if anyio_backend_name == "asyncio":
+            await asyncio.wait_for(event.wait(), 5)
+        else:  # trio has no wait_for: its bounded wait is a cancel scope (no extra task)
+            with anyio.fail_after(5):
+                await event.wait()
+        done.append(True)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(bounded_wait)
+            await wait_all_tasks_blocked()
+            event.set()
+            await wait_all_tasks_blocked()
+            assert done == [True]
+
+
 async def test_wait_all_tasks_blocked_waits_for_ready_tasks() -> None:
     steps: list[int] = []
 

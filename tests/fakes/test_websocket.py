@@ -50,6 +50,14 @@ async def test_accept_send_close_transcript() -> None:
     assert ws.frames[0] == Frame("text", "hello", 1)
 
 
+async def test_raw_asgi_send_is_a_frame_like_send_text() -> None:
+    ws = FakeWebSocket()
+    await ws.accept()
+    await ws.send({"type": "websocket.send", "text": "raw"})
+    await ws.send({"type": "websocket.close", "code": 4000, "reason": ""})
+    assert ws.texts() == ["raw"] and ws.close_code == 4000
+
+
 async def test_json_frames_decodes_every_text_frame() -> None:
     ws = FakeWebSocket()
     await ws.accept()

@@ -434,6 +434,42 @@ async def test_no_lock_FLUSH_2(variant):
     assert texts(new) == []
 
 
+async def _two_writes_fail(variant: str) -> object:
+    """Cap 1; "a" and "b" are both being written when the client's sends fail."""
+    m = make("no_lock", variant, max_queue_size=1)
+    gate = Gate()
+    ws = FakeWebSocket(gate, strict=False)
+    await m.connect(ws, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(m.send_log, "job", "info", "a")
+        await gate.wait_pending(1)
+        group.start_soon(m.send_log, "job", "info", "b")
+        await anyio.wait_all_tasks_blocked()
+        while gate.pending:
+            gate.fail_pending(RuntimeError("transport broke"), n=1)
+            await anyio.wait_all_tasks_blocked()
+    return m
+
+
+@VARIANTS
+@guarded
+async def test_no_lock_CAP_1(variant):
+    """Each failed line goes back with appendleft (broken): the queue holds two; the
+    locked variant holds one."""
+    m = await _two_writes_fail(variant)
+    assert m.get_queued_message_count("job") == (2 if variant == broken else 1)
+
+
+@VARIANTS
+@guarded
+async def test_no_lock_CAP_3(variant):
+    """...and nothing gives way: the next client gets both lines, not the newest one."""
+    m = await _two_writes_fail(variant)
+    ws = FakeWebSocket()
+    await m.connect(ws, "job")
+    assert len(texts(ws)) == (2 if variant == broken else 1)
+
+
 # -- user_registry ---------------------------------------------------------------------------
 
 @ASYNCIO_ONLY
@@ -653,6 +689,27 @@ async def test_blocking_producer_FAIL_1(variant):
 
 
 # -- global_lock (anyio: both backends) ------------------------------------------------------
+
+@VARIANTS
+@guarded
+async def test_global_lock_DISC_2(variant):
+    """disconnect() while a send is in flight, then that send fails: the broken failure
+    path's ``del active_connections[task_id]`` raises KeyError into the producer."""
+    m = make("global_lock", variant)
+    gate = Gate()
+    ws = FakeWebSocket(gate, strict=False)
+    await m.connect(ws, "job")
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as group:
+        async def produce() -> None:
+            errors.extend(await log_all(m, "job", ["a"]))
+
+        group.start_soon(produce)
+        await gate.wait_pending(1)
+        m.disconnect("job")
+        gate.fail_pending(RuntimeError("transport broke"))
+    assert [type(e) for e in errors] == ([KeyError] if variant == broken else [])
+
 
 @VARIANTS
 @guarded
