@@ -147,6 +147,7 @@ class RedisConnectionManager:
         self._claim, self._ack = s(_scripts.CLAIM), s(_scripts.ACK)
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
         self._remove_script, self._status = s(_scripts.REMOVE), s(_scripts.STATUS)
+        self._notify_script = s(_scripts.NOTIFY)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._reader)
@@ -162,8 +163,7 @@ class RedisConnectionManager:
         if group is not None:
             group.cancel_scope.cancel()
             await group.__aexit__(None, None, None)
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_timeout):
-            await self._reader_redis.__aexit__(None, None, None)
+        await self._reader_redis.__aexit__(None, None, None)
         await self._producer.__aexit__(None, None, None)
 
     def _ms(self, seconds: float) -> int:
@@ -468,9 +468,8 @@ class RedisConnectionManager:
     async def _notify(self, process: str, op: str, task_id: str, token: str) -> None:
         key = f"{self.settings.prefix}:proc:{process}"
         try:
-            await self._call("notify", lambda: self._redis.xadd(
-                key, {"op": op, "task": task_id, "token": token}, max_len=1000, approximate=True))
-            await self._call("notify", lambda: self._redis.pexpire(key, self._ms(self.claim_ttl * 10)))
+            await self._call("notify", lambda: self._notify_script(
+                keys=[key], args=[op, task_id, token, self._ms(max(self.claim_ttl * 10, 60.0))]))
         except RedisUnavailableError:
             pass  # fencing still holds: the old owner's next acknowledgement fails
 

@@ -71,8 +71,8 @@ class RedisProducer:
     async def __aexit__(self, *exc_info: Any) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.unavailable_timeout):
-                await client.__aexit__(None, None, None)
+            # No scope around it: the client's own task group was entered outside any.
+            await client.__aexit__(None, None, None)
 
     async def send_log(self, task_id: str, level: str, message: str, progress: float | None = None,
                        finished: bool = False) -> LogMessage:

@@ -174,3 +174,10 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
 end
 return {1, tonumber(m[2]), tonumber(m[3]), queued}
 """
+
+# KEYS: a process's control stream. ARGV: op, task id, token, ttl ms.
+NOTIFY = r"""
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', 1000, '*', 'op', ARGV[1], 'task', ARGV[2], 'token', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""

@@ -1,0 +1,321 @@
+"""The Redis Streams backend against a real redis-server (SPEC ``RDS-*``), asyncio and trio."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import anyio
+import pytest
+import redis as redis_py
+
+from tasktail import ConnectionManager, TaskFinishedError
+from tasktail.fakes import FakeWebSocket
+from tasktail.redis import RedisConnectionManager, RedisProducer, RedisUnavailableError, SyncRedisProducer
+from tasktail.redis._common import Keys
+
+from . import _workers
+from .support import BOUND, frames, logs, wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+def keys_of(url: str, task_id: str) -> list[bytes]:
+    with redis_py.Redis.from_url(url) as r:
+        return sorted(r.keys(f"tasktail:{{{task_id}}}:*"))
+
+
+# -- RDS-1: one atomic append ---------------------------------------------------------------
+
+@pytest.mark.rule("RDS-1")
+async def test_append_assigns_seq_trims_exactly_and_reports_drops(redis_server):
+    async with RedisProducer(redis_server.url, max_queue_size=3) as producer:
+        results = [await producer.append("t", "info", f"m{i}") for i in range(1, 8)]
+    assert [m.seq for m, _, _ in results] == list(range(1, 8))
+    assert {epoch for _, epoch, _ in results} == {results[0][1]}
+    assert [dropped for _, _, dropped in results] == [[], [], [], [1], [2], [3], [4]]
+    with redis_py.Redis.from_url(redis_server.url, decode_responses=True) as r:
+        keys = Keys("tasktail", "t")
+        assert [entry_id for entry_id, _ in r.xrange(keys.log)] == ["5-0", "6-0", "7-0"]
+        assert r.hget(keys.meta, "dropped") == "4"
+        assert 0 < r.pttl(keys.log) <= 3600_000 < r.pttl(keys.meta)
+
+
+@pytest.mark.rule("RDS-1")
+async def test_bad_input_raises_what_send_log_raises_and_changes_nothing_in_redis(redis_server):
+    reference = ConnectionManager()
+    bad_calls = [
+        ("", "info", "m"), (7, "info", "m"), ("t", "loud", "m"), ("t", "info", b"m"),
+        ("t", "info", "m", 101), ("t", "info", "m", True), ("t", "info", "m", float("nan")),
+        ("t", "info", "m", None, "yes"), ("t", "info", "\ud800"),
+    ]
+    async with RedisProducer(redis_server.url) as producer:
+        for args in bad_calls:
+            with pytest.raises(Exception) as expected:
+                await reference.send_log(*args)
+            with pytest.raises(type(expected.value)) as got:
+                await producer.send_log(*args)
+            assert str(got.value) == str(expected.value)
+            with pytest.raises(type(expected.value)) as got_sync:
+                SyncRedisProducer(redis_server.url).send_log(*args)
+            assert str(got_sync.value) == str(expected.value)
+    with redis_py.Redis.from_url(redis_server.url) as r:
+        assert r.dbsize() == 0
+
+
+@pytest.mark.rule("RDS-1")
+async def test_finished_is_never_trimmed_and_is_final(redis_server):
+    async with RedisProducer(redis_server.url, max_queue_size=1) as producer:
+        for i in range(5):
+            await producer.send_log("t", "info", f"m{i}")
+        done = await producer.send_log("t", "success", "done", 100, True)
+        with pytest.raises(TaskFinishedError):
+            await producer.send_log("t", "info", "late")
+    assert done.seq == 6
+    async with RedisConnectionManager(redis_server.url, max_queue_size=1) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        got = await frames(ws, 2)
+    assert got[0] == {"type": "gap", "task_id": "t", "first_seq": 1, "last_seq": 5, "count": 5, "reason": "dropped"}
+    assert got[1]["seq"] == 6 and got[1]["finished"] is True and got[1]["progress"] == 100
+
+
+# -- RDS-3: delivery ------------------------------------------------------------------------
+
+@pytest.mark.rule("RDS-3")
+async def test_flush_before_live_in_order(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        for i in range(1, 6):
+            await manager.send_log("t", "info", f"m{i}", progress=i * 10)
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        assert [f["seq"] for f in ws.client.json_frames()] == [1, 2, 3, 4, 5]  # flushed before connect returned
+        for i in range(6, 11):
+            await manager.send_log("t", "info", f"m{i}", progress=5.5)
+        got = await frames(ws, 10)
+    assert [f["seq"] for f in got] == list(range(1, 11))
+    assert [f["message"] for f in got] == [f"m{i}" for i in range(1, 11)]
+    assert got[0]["progress"] == 10 and got[9]["progress"] == 5.5
+
+
+@pytest.mark.rule("RDS-3")
+async def test_exact_gap_count_after_trimming(redis_server):
+    async with RedisConnectionManager(redis_server.url, max_queue_size=3) as manager:
+        for i in range(1, 11):
+            await manager.send_log("t", "info", f"m{i}")
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        got = await frames(ws, 4)
+        assert got[0] == {"type": "gap", "task_id": "t", "first_seq": 1, "last_seq": 7, "count": 7,
+                          "reason": "dropped"}
+        assert [f["seq"] for f in got[1:]] == [8, 9, 10]
+        assert await manager.get_queued_message_count("t") == 0
+        assert await manager.get_connection_status("t") is True
+
+
+@pytest.mark.rule("RDS-3")
+async def test_one_reader_serves_many_sockets(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        sockets = {f"t{i}": FakeWebSocket() for i in range(20)}
+        for task_id, ws in sockets.items():
+            await manager.connect(ws, task_id)
+        for round_ in range(3):
+            for task_id in sockets:
+                await manager.send_log(task_id, "info", f"{task_id}/{round_}")
+        for task_id, ws in sockets.items():
+            got = await frames(ws, 3)
+            assert [f["message"] for f in got] == [f"{task_id}/{r}" for r in range(3)]
+        with redis_py.Redis.from_url(redis_server.url) as r:
+            def readers() -> int:
+                return sum(c["cmd"] == "xread" for c in r.client_list())
+            await wait_until(lambda: readers() == 1)  # the one reader, blocked in XREAD
+            for ws in sockets.values():
+                assert ws.client.close_code is None
+
+
+# -- RDS-2: incarnations -------------------------------------------------------------------
+
+@pytest.mark.rule("RDS-2")
+async def test_resume_within_an_incarnation(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t", epoch="")
+        for i in range(1, 4):
+            await manager.send_log("t", "info", f"m{i}")
+        hello, *_ = await frames(ws, 4)
+        assert hello["type"] == "hello" and hello["last_seq"] == 0
+        manager.detach("t", ws)
+        await wait_until(lambda: "t" not in manager.active_connections)
+        await manager.send_log("t", "info", "m4")
+        again = FakeWebSocket()
+        await manager.connect(again, "t", after_seq=3, epoch=hello["epoch"])
+        got = await frames(again, 2)
+    assert got[0] == {"type": "hello", "task_id": "t", "epoch": hello["epoch"], "last_seq": 4}
+    assert got[1]["seq"] == 4
+
+
+@pytest.mark.rule("RDS-2")
+async def test_restart_without_persistence_tells_the_client_the_epoch_changed(redis_server, anyio_backend):
+    async with RedisConnectionManager(redis_server.url, claim_ttl=1.0, unavailable_timeout=2.0) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t", epoch="")
+        for i in range(1, 4):
+            await manager.send_log("t", "info", f"old{i}")
+        hello = (await frames(ws, 4))[0]
+        redis_server.kill()
+        redis_server.start()  # same port, empty: the task is gone
+        with SyncRedisProducer(redis_server.url, unavailable_timeout=5) as producer:
+            producer.send_log("t", "info", "new1")
+        await wait_until(lambda: any(f["type"] == "reset" for f in ws.client.json_frames()))
+        await wait_until(lambda: any(f.get("message") == "new1" for f in ws.client.json_frames()))
+        got = ws.client.json_frames()
+    after = got[4:]
+    reset = after[0]
+    assert reset["type"] == "reset" and reset["stale_epoch"] == hello["epoch"] and reset["epoch"] != hello["epoch"]
+    assert [f["message"] for f in logs(after)] == ["new1"] and logs(after)[0]["seq"] == 1
+    assert not [f for f in after if f["type"] == "log" and f["message"].startswith("old")]
+
+
+@pytest.mark.rule("RDS-2")
+async def test_aof_restart_resumes_with_nothing_lost(redis_server_aof):
+    server = redis_server_aof
+    async with RedisConnectionManager(server.url, claim_ttl=1.0, unavailable_timeout=2.0) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t", epoch="")
+        for i in range(1, 6):
+            await manager.send_log("t", "info", f"m{i}")
+        await frames(ws, 6)
+        server.kill()
+        server.start()  # replays the AOF: every acknowledged write is back
+        with SyncRedisProducer(server.url, unavailable_timeout=5) as producer:
+            for i in range(6, 11):
+                producer.send_log("t", "info", f"m{i}")
+        got = await frames(ws, 11)
+    assert got[0]["type"] == "hello"
+    assert [f["type"] for f in got[1:]] == ["log"] * 10
+    assert [f["seq"] for f in got[1:]] == list(range(1, 11))
+
+
+# -- RDS-4: one client per task across processes --------------------------------------------
+
+@pytest.mark.rule("RDS-4")
+async def test_a_client_on_another_process_replaces_the_first_with_4000(redis_server):
+    async with (RedisConnectionManager(redis_server.url) as first_process,
+                RedisConnectionManager(redis_server.url) as second_process):
+        first, second = FakeWebSocket(), FakeWebSocket()
+        await first_process.connect(first, "t")
+        await first_process.send_log("t", "info", "m1")
+        await frames(first, 1)
+        await second_process.connect(second, "t")
+        await wait_until(lambda: first.client.close_code is not None)
+        assert first.client.close_code == 4000
+        await first_process.send_log("t", "info", "m2")  # a producer anywhere
+        got = await frames(second, 1)
+        assert [f["message"] for f in got] == ["m2"]  # m1 went to the first client only
+        assert [f["message"] for f in first.client.json_frames()] == ["m1"]
+        assert "t" not in first_process.active_connections and "t" in second_process.active_connections
+
+
+@pytest.mark.rule("RDS-4")
+async def test_a_crashed_owners_claim_expires(redis_server):
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    process = context.Process(target=_workers.hold_a_client, args=(redis_server.url, "t", 1.0, ready))
+    process.start()
+    try:
+        assert await anyio.to_thread.run_sync(ready.wait, BOUND)
+        async with RedisConnectionManager(redis_server.url) as manager:
+            assert await manager.get_connection_status("t") is True
+            process.kill()  # a crash: nothing is released
+            process.join(BOUND)
+            killed_at = time.monotonic()
+            with anyio.fail_after(BOUND):
+                while await manager.get_connection_status("t"):
+                    await anyio.sleep(0.02)
+            assert time.monotonic() - killed_at <= 1.0 + 0.5
+            await manager.send_log("t", "info", "after the crash")  # kept for the next client
+            ws = FakeWebSocket()
+            await manager.connect(ws, "t")
+            assert [f["message"] for f in await frames(ws, 1)] == ["after the crash"]
+    finally:
+        process.kill()
+        process.join(BOUND)
+
+
+# -- RDS-5: producers anywhere --------------------------------------------------------------
+
+@pytest.mark.rule("RDS-5")
+async def test_producers_in_separate_processes_every_message_once_in_order(redis_server):
+    context = multiprocessing.get_context("spawn")
+    gate = context.Event()
+    workers = [context.Process(target=_workers.produce, args=(redis_server.url, "t", f"w{n}", 200, gate))
+               for n in range(3)]
+    async with RedisConnectionManager(redis_server.url, max_queue_size=10_000) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        for worker in workers:
+            worker.start()
+        gate.set()
+        try:
+            got = await frames(ws, 600, bound=60)
+        finally:
+            for worker in workers:
+                worker.join(BOUND)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert [f["seq"] for f in got] == list(range(1, 601))
+    texts = [f["message"] for f in got]
+    assert len(set(texts)) == 600
+    for n in range(3):
+        assert [t for t in texts if t.startswith(f"w{n}#")] == [f"w{n}#{i}" for i in range(200)]
+
+
+@pytest.mark.rule("RDS-5")
+async def test_producers_get_a_bounded_error_while_redis_is_down(redis_server):
+    async with RedisProducer(redis_server.url, unavailable_timeout=0.5) as producer:
+        await producer.send_log("t", "info", "before")
+        redis_server.kill()
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailableError, match="Redis unavailable"):
+            await producer.send_log("t", "info", "while down")
+        assert 0.4 <= time.monotonic() - started < 3.0
+        sync = SyncRedisProducer(redis_server.url, unavailable_timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailableError, match="Redis unavailable"):
+            sync.send_log("t", "info", "while down")
+        assert 0.4 <= time.monotonic() - started < 3.0
+        redis_server.start()
+        assert (await producer.send_log("t", "info", "after")).seq == 1  # no persistence: a new incarnation
+        assert sync.send_log("t", "info", "after").seq == 2
+        sync.close()
+
+
+# -- RDS-6: TTL and cleanup -----------------------------------------------------------------
+
+@pytest.mark.rule("RDS-6")
+async def test_disconnect_removes_the_keys_and_closes_with_4002(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        await manager.send_log("t", "info", "m1")
+        await frames(ws, 1)
+        assert keys_of(redis_server.url, "t") != []
+        assert manager.disconnect("t") == 0
+        await manager.send_log("t", "info", "fresh")  # after the removal: a new incarnation
+        await wait_until(lambda: ws.client.close_code is not None)
+        assert ws.client.close_code == 4002
+        with redis_py.Redis.from_url(redis_server.url, decode_responses=True) as r:
+            assert [i for i, _ in r.xrange(Keys("tasktail", "t").log)] == ["1-0"]
+            assert r.exists(Keys("tasktail", "t").owner) == 0
+
+
+@pytest.mark.rule("RDS-6")
+async def test_ttls_are_refreshed_by_activity(redis_server):
+    async with RedisProducer(redis_server.url, task_ttl=60, meta_ttl=600) as producer:
+        await producer.send_log("t", "info", "m1")
+        with redis_py.Redis.from_url(redis_server.url) as r:
+            keys = Keys("tasktail", "t")
+            r.pexpire(keys.log, 1000)
+            r.pexpire(keys.meta, 1000)
+            await producer.send_log("t", "info", "m2")
+            assert 59_000 < r.pttl(keys.log) <= 60_000
+            assert 599_000 < r.pttl(keys.meta) <= 600_000
