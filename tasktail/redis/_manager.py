@@ -114,6 +114,9 @@ class RedisConnectionManager:
         self._producer = RedisProducer(url, clock=clock, max_queue_size=max_queue_size, task_ttl=task_ttl,
                                        meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix)
         self._errors = _connection_errors()
+        import coredis.exceptions
+
+        self._redis_errors = (coredis.exceptions.RedisError,)
         self._redis: Any = None
         self._reader_redis: Any = None
         self._group: Any = None
@@ -297,8 +300,9 @@ class RedisConnectionManager:
         # Replace whoever held the task (REPL-1): here, or in another process (RDS-4).
         old = self._clients.get(task_id)
         if old is not None and old is not client:
-            if old.fence > client.fence:
-                raise RuntimeError("unreachable: a later claim registered first")
+            if old.fence > client.fence:  # a later connect of this process got here first
+                connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                return
             old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
             old.poke()
             with anyio.CancelScope(shield=True):
@@ -507,7 +511,9 @@ class RedisConnectionManager:
                 if delays is not None:  # Redis is back: it may have lost everything
                     delays = None
                     next_renew = 0
-            except (TimeoutError, *self._errors):
+            except (TimeoutError, *self._errors, *self._redis_errors):
+                # Down, restarting (LOADING) or answering errors: back off and try again;
+                # the reader ends only with the manager.
                 delays = delays or backoff_delays(0.05, 1.0)
                 await anyio.sleep(next(delays))
                 continue
@@ -521,7 +527,12 @@ class RedisConnectionManager:
                 if client is None or not client.following or client.last_id != streams[key]:
                     continue  # re-attached since: it reads from where its flush ended
                 client.last_id = entries[-1].identifier
-                client.pending.extend(entries)
+                pending = client.pending
+                pending.extend(entries)
+                # A client slower than its producers holds at most max_queue_size entries
+                # here (CAP-1); the writer tells what gave way as a dropped gap.
+                while len(pending) > self.settings.max_queue_size:
+                    pending.popleft()
                 client.poke()
             if time.monotonic() >= next_renew:
                 next_renew = time.monotonic() + renew_every
@@ -537,8 +548,8 @@ class RedisConnectionManager:
                 answer = int(await self._call("renew", lambda: self._renew(
                     keys=[keys.meta, keys.owner],
                     args=[client.token, client.connection.epoch, self._ms(self.claim_ttl)])))
-            except RedisUnavailableError:
-                return
+            except (RedisUnavailableError, *self._redis_errors):
+                return  # tried again at the next renewal
             if answer == 0:
                 client.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
                 client.poke()
