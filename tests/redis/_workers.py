@@ -29,3 +29,14 @@ def hold_a_client(url: str, task_id: str, claim_ttl: float, ready) -> None:
             await anyio.sleep(3600)  # killed with SIGKILL long before
 
     anyio.run(main)
+
+
+def produce_finishing(url: str, task_id: str, count: int, start_gate) -> None:
+    """A worker process: ``count`` messages and a finished one, sync producer."""
+    from tasktail.redis import SyncRedisProducer
+
+    start_gate.wait(30)
+    with SyncRedisProducer(url, max_queue_size=10_000) as producer:
+        for i in range(count):
+            producer.send_log(task_id, "info", f"{task_id}#{i}")
+        producer.send_log(task_id, "success", "done", 100, True)
