@@ -319,3 +319,98 @@ async def test_ttls_are_refreshed_by_activity(redis_server):
             await producer.send_log("t", "info", "m2")
             assert 59_000 < r.pttl(keys.log) <= 60_000
             assert 599_000 < r.pttl(keys.meta) <= 600_000
+
+
+# -- more of the same rules -----------------------------------------------------------------
+
+@pytest.mark.rule("RDS-4")
+async def test_a_second_client_in_the_same_process_replaces_the_first(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        first, second = FakeWebSocket(), FakeWebSocket()
+        await manager.connect(first, "t")
+        await manager.connect(second, "t")
+        assert first.client.close_code == 4000  # closed before the second connect returned
+        await manager.send_log("t", "info", "m1")
+        assert [f["message"] for f in await frames(second, 1)] == ["m1"]
+        assert first.client.json_frames() == []
+
+
+@pytest.mark.rule("RDS-2")
+async def test_a_stale_epoch_gets_a_reset_frame_and_the_incarnation_from_its_start(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        for i in range(1, 4):
+            await manager.send_log("t", "info", f"m{i}")
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t", after_seq=2, epoch="r0000000000000000")
+        got = await frames(ws, 4)
+    assert got[0]["type"] == "reset" and got[0]["stale_epoch"] == "r0000000000000000"
+    assert got[0]["last_seq"] == 3 and got[0]["epoch"] != "r0000000000000000"
+    assert [f["seq"] for f in got[1:]] == [1, 2, 3]  # after_seq=2 belonged to another incarnation
+
+
+@pytest.mark.rule("RDS-2")
+async def test_resume_point_beyond_the_last_seq_is_refused_before_accept(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        await manager.send_log("t", "info", "m1")
+        ws = FakeWebSocket()
+        with pytest.raises(ValueError, match="after_seq=5 is beyond the last seq"):
+            await manager.connect(ws, "t", after_seq=5)
+        assert not ws.client.accepted
+
+
+@pytest.mark.rule("RDS-3")
+async def test_resume_below_what_is_kept_is_told_expired_then_dropped(redis_server):
+    async with RedisConnectionManager(redis_server.url, max_queue_size=3) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        for i in range(1, 5):
+            await manager.send_log("t", "info", f"m{i}")
+        await frames(ws, 4)  # 1..4 delivered; the stream keeps 2..4
+        manager.detach("t", ws)
+        await wait_until(lambda: "t" not in manager.active_connections)
+        for i in range(5, 9):
+            await manager.send_log("t", "info", f"m{i}")  # 5..8 queued, 5 trimmed undelivered
+        again = FakeWebSocket()
+        await manager.connect(again, "t", after_seq=1)
+        got = await frames(again, 5)
+    assert got[0] == {"type": "gap", "task_id": "t", "first_seq": 2, "last_seq": 4, "count": 3, "reason": "expired"}
+    assert got[1] == {"type": "gap", "task_id": "t", "first_seq": 5, "last_seq": 5, "count": 1, "reason": "dropped"}
+    assert [f["seq"] for f in got[2:]] == [6, 7, 8]
+
+
+@pytest.mark.rule("RDS-5")
+async def test_sync_producer_from_worker_threads(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        with SyncRedisProducer(redis_server.url) as producer:
+            async with anyio.create_task_group() as group:
+                for n in range(4):
+                    def work(n=n) -> None:
+                        for i in range(25):
+                            producer.send_log("t", "debug", f"th{n}#{i}")
+                    group.start_soon(anyio.to_thread.run_sync, work)
+        got = await frames(ws, 100)
+    assert [f["seq"] for f in got] == list(range(1, 101))
+    texts = [f["message"] for f in got]
+    for n in range(4):
+        assert [t for t in texts if t.startswith(f"th{n}#")] == [f"th{n}#{i}" for i in range(25)]
+
+
+@pytest.mark.rule("RDS-5")
+async def test_connect_while_redis_is_down_fails_in_bounded_time_and_closes_1013(redis_server):
+    async with RedisConnectionManager(redis_server.url, unavailable_timeout=0.5) as manager:
+        redis_server.kill()
+        ws = FakeWebSocket()
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailableError):
+            await manager.connect(ws, "t")
+        assert time.monotonic() - started < 3.0
+        assert ws.client.close_code == 1013
+        with pytest.raises(RedisUnavailableError):
+            await manager.send_log("t", "info", "m")
+        redis_server.start()  # the manager's reader reconnects by itself
+        again = FakeWebSocket()
+        await manager.connect(again, "t")
+        await manager.send_log("t", "info", "back")
+        assert [f["message"] for f in await frames(again, 1)] == ["back"]
