@@ -414,3 +414,41 @@ async def test_connect_while_redis_is_down_fails_in_bounded_time_and_closes_1013
         await manager.connect(again, "t")
         await manager.send_log("t", "info", "back")
         assert [f["message"] for f in await frames(again, 1)] == ["back"]
+
+
+@pytest.mark.rule("RDS-3")
+async def test_a_failed_send_leaves_its_message_for_the_next_client(redis_server):
+    from tasktail.fakes import FailOnSend
+
+    async with RedisConnectionManager(redis_server.url) as manager:
+        broken = FakeWebSocket(FailOnSend(2))
+        await manager.connect(broken, "t")
+        await manager.send_log("t", "info", "m1")
+        await manager.send_log("t", "info", "m2")
+        await wait_until(lambda: "t" not in manager.active_connections)
+        await manager.send_log("t", "info", "m3")
+        assert await manager.get_queued_message_count("t") == 2
+        again = FakeWebSocket()
+        await manager.connect(again, "t")
+        got = await frames(again, 2)
+    assert [f["message"] for f in broken.client.json_frames()] == ["m1"]
+    assert [f["message"] for f in got] == ["m2", "m3"]  # m1 not twice, m2 not lost
+
+
+@pytest.mark.rule("RDS-3")
+async def test_a_slow_client_holds_up_only_itself_and_times_out_with_4001(redis_server):
+    from tasktail.fakes import Latency
+
+    async with RedisConnectionManager(redis_server.url, send_timeout=1.0) as manager:
+        slow, fast = FakeWebSocket(Latency(30)), FakeWebSocket()
+        await manager.connect(slow, "slow")
+        await manager.connect(fast, "fast")
+        await manager.send_log("slow", "info", "stuck")
+        started = time.monotonic()
+        for i in range(20):
+            await manager.send_log("fast", "info", f"f{i}")
+        await frames(fast, 20)
+        assert time.monotonic() - started < 1.0  # not behind the stalled socket
+        await wait_until(lambda: slow.client.close_code is not None)
+        assert slow.client.close_code == 4001
+        assert await manager.get_queued_message_count("slow") == 1  # kept for a reconnect
