@@ -452,3 +452,36 @@ async def test_a_slow_client_holds_up_only_itself_and_times_out_with_4001(redis_
         await wait_until(lambda: slow.client.close_code is not None)
         assert slow.client.close_code == 4001
         assert await manager.get_queued_message_count("slow") == 1  # kept for a reconnect
+
+
+@pytest.mark.rule("RDS-2")
+async def test_flushall_while_connected_is_told_as_a_reset(redis_server):
+    async with RedisConnectionManager(redis_server.url, claim_ttl=0.6) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t", epoch="")
+        await manager.send_log("t", "info", "old")
+        hello = (await frames(ws, 2))[0]
+        with redis_py.Redis.from_url(redis_server.url) as r:
+            r.flushall()
+        await wait_until(lambda: len(ws.client.json_frames()) >= 3)  # found by the renewal
+        reset = ws.client.json_frames()[2]
+        assert reset["type"] == "reset" and reset["stale_epoch"] == hello["epoch"] and reset["last_seq"] == 0
+        await manager.send_log("t", "info", "new")
+        got = await frames(ws, 4)
+    assert got[3]["message"] == "new" and got[3]["seq"] == 1
+
+
+@pytest.mark.rule("RDS-4")
+async def test_a_live_owner_keeps_renewing_its_claim(redis_server):
+    async with RedisConnectionManager(redis_server.url, claim_ttl=0.6) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        owner = Keys("tasktail", "t").owner
+        with redis_py.Redis.from_url(redis_server.url) as r:
+            started = time.monotonic()
+            with anyio.fail_after(BOUND):
+                while time.monotonic() - started < 3 * 0.6:  # several claim TTLs
+                    assert r.exists(owner) == 1
+                    await anyio.sleep(0.02)
+        assert await manager.get_connection_status("t") is True
+        assert ws.client.close_code is None
