@@ -198,9 +198,11 @@ class RedisConnectionManager:
         if task_id in self._removing:
             await self._removing[task_id].wait()
         keys = Keys(self.settings.prefix, task_id)
+        seen_epoch = None
         if after_seq is not None:  # RES-3 before accept, for the incarnation the client means
             meta = await self._call(f"connect({task_id!r})", lambda: self._redis.hmget(keys.meta, ["epoch", "last"]))
             current, last = meta[0], int(meta[1] or 0)
+            seen_epoch = epoch or current  # the incarnation after_seq belongs to (RDS-2)
             if not (epoch and epoch != current) and after_seq > last:
                 raise ValueError(f"after_seq={after_seq} is beyond the last seq of task {task_id!r}; "
                                  f"expected an int in 0..{last}")
@@ -210,7 +212,7 @@ class RedisConnectionManager:
         client = _Client(connection, keys)
         try:
             async with client.lock:
-                await self._attach(client, after_seq, epoch, stale_epoch=None)
+                await self._attach(client, after_seq, epoch, stale_epoch=None, seen_epoch=seen_epoch)
         except BaseException as exc:
             code = CloseCode.TRY_AGAIN_LATER if isinstance(exc, RedisUnavailableError) else CloseCode.GOING_AWAY
             connection.end(code, "redis unavailable" if code == CloseCode.TRY_AGAIN_LATER else "connect cancelled")
@@ -274,7 +276,7 @@ class RedisConnectionManager:
     # -- attaching -------------------------------------------------------------------------
 
     async def _attach(self, client: _Client, after_seq: int | None, epoch: str | None,
-                      stale_epoch: str | None) -> None:
+                      stale_epoch: str | None, seen_epoch: str | None = None) -> None:
         """Claim, flush, then hand over to the reader (hold ``client.lock``)."""
         keys = client.keys
         task_id = client.connection.task_id
@@ -290,6 +292,8 @@ class RedisConnectionManager:
         connection = client.connection
         connection.epoch = current
         opening = None
+        if stale_epoch is None and seen_epoch and seen_epoch != current:
+            stale_epoch = seen_epoch  # reset between the resume check and the claim
         if stale_epoch is not None or (epoch and epoch != current):
             opening = Opening(task_id, current, last, stale_epoch or epoch)
             cursor = 0
