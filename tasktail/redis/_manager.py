@@ -41,7 +41,7 @@ from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, 
 from ..manager._stats import CloseCode, TaskStatistics
 from . import _scripts
 from ._common import Keys, RedisUnavailableError, Settings, backoff_delays, message_from, new_epoch
-from ._producer import RedisProducer, _connection_errors, _first, call_bounded, connect_coredis
+from ._producer import RedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
 
@@ -114,7 +114,7 @@ class RedisConnectionManager:
         self._producer = RedisProducer(url, clock=clock, max_queue_size=max_queue_size, task_ttl=task_ttl,
                                        meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix)
         self._errors = _connection_errors()
-        import coredis.exceptions
+        coredis = require("coredis")
 
         self._redis_errors = (coredis.exceptions.RedisError,)
         self._redis: Any = None

@@ -31,17 +31,28 @@ from ._common import (
 __all__ = ["RedisProducer", "SyncRedisProducer", "connect_coredis"]
 
 
+def require(module: str) -> Any:
+    """Import an optional dependency, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"the Redis backend needs {module.partition('.')[0]!r}: "
+                          "pip install 'tasktail[redis]'") from exc
+
+
 def connect_coredis(url: str, *, connect_timeout: float) -> Any:
     """A coredis client for ``url`` that never retries on its own (we do, bounded)."""
-    import coredis
-    from coredis.retry import NoRetryPolicy
+    coredis = require("coredis")
+    NoRetryPolicy = require("coredis.retry").NoRetryPolicy
 
     return coredis.Redis.from_url(url, decode_responses=True, connect_timeout=connect_timeout,
                                   retry_policy=NoRetryPolicy())
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
-    import coredis.exceptions
+    coredis = require("coredis")
 
     return (coredis.exceptions.ConnectionError, ConnectionError, OSError, TimeoutError)
 
@@ -128,7 +139,7 @@ class SyncRedisProducer:
     Uses redis-py's blocking client; safe to share between threads (its pool is)."""
 
     def __init__(self, url: str, *, clock: Any = time.time, **settings: Any) -> None:
-        import redis
+        redis = require("redis")
 
         self.settings = Settings(**settings)
         self.clock = clock
