@@ -28,12 +28,13 @@ class RedisUnavailableError(TasktailError, ConnectionError):
     """Redis did not answer within ``unavailable_timeout`` seconds (SPEC ``RDS-5``).
 
     Raised by ``send_log`` of the producers and of the Redis manager. The message was not
-    logged, unless Redis ran it and only the reply was lost (then a retry of the same call
-    is recognised and not logged twice; see ``RDS-5``)."""
+    logged, unless Redis ran it and only the reply was lost (a retry within the bound is
+    recognised by its token and not logged twice; see ``RDS-1``, ``RDS-5``)."""
 
     def __init__(self, what: str, waited: float, cause: BaseException | None) -> None:
         super().__init__(f"Redis unavailable: {what} got no answer within {waited:.1f} s "
-                         f"({type(cause).__name__ if cause else 'timeout'}: {cause}); the message was not logged")
+                         f"({type(cause).__name__ if cause else 'timeout'}: {cause}); nothing was logged, "
+                         "unless Redis ran the call just before the connection dropped")
         self.waited = waited
 
 

@@ -485,3 +485,38 @@ async def test_a_live_owner_keeps_renewing_its_claim(redis_server):
                     await anyio.sleep(0.02)
         assert await manager.get_connection_status("t") is True
         assert ws.client.close_code is None
+
+
+@pytest.mark.rule("RDS-2")
+async def test_aof_kill_mid_stream_loses_nothing_that_was_acknowledged(redis_server_aof):
+    server = redis_server_aof
+    ok: list[str] = []
+    failed: list[str] = []
+    async with RedisConnectionManager(server.url, claim_ttl=1.0, unavailable_timeout=5.0) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t", epoch="")
+
+        async def produce() -> None:
+            async with RedisProducer(server.url, unavailable_timeout=5.0) as producer:
+                for i in range(2000):
+                    try:
+                        await producer.send_log("t", "info", f"m{i}")
+                        ok.append(f"m{i}")
+                    except RedisUnavailableError:
+                        failed.append(f"m{i}")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(produce)
+            await frames(ws, 30)
+            server.kill()
+            at_kill = len(ok)
+            server.start()
+        await wait_until(lambda: len(ws.client.json_frames()) >= 1 + len(ok))
+        got = ws.client.json_frames()
+    assert 0 < at_kill < 2000  # killed mid-stream
+    assert got[0]["type"] == "hello"
+    assert [f["type"] for f in got[1:]] == ["log"] * (len(got) - 1)  # no reset, no gap
+    texts = [f["message"] for f in got[1:]]
+    assert [f["seq"] for f in got[1:]] == list(range(1, len(texts) + 1))
+    assert set(ok) <= set(texts) <= set(ok) | set(failed) and len(set(texts)) == len(texts)
+    assert texts == sorted(texts, key=lambda t: int(t[1:]))
