@@ -169,6 +169,11 @@ class RedisConnectionManager:
         await self._reader_redis.__aexit__(None, None, None)
         await self._producer.__aexit__(None, None, None)
 
+    def _running(self) -> None:
+        if self._group is None:
+            raise RuntimeError("RedisConnectionManager is not running: use "
+                               "'async with RedisConnectionManager(url) as manager' (or open_manager)")
+
     def _ms(self, seconds: float) -> int:
         return math.ceil(seconds * 1000)
 
@@ -182,6 +187,7 @@ class RedisConnectionManager:
         """Append one message to the task's stream (one atomic script, ``RDS-1``); the
         process holding its client delivers it. Raises like the reference's ``send_log``,
         plus ``RedisUnavailableError`` after ``unavailable_timeout`` (``RDS-5``)."""
+        self._running()
         if type(task_id) is str and task_id in self._removing:
             await self._removing[task_id].wait()  # a disconnect of this process comes first
         entry, _epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
@@ -194,6 +200,7 @@ class RedisConnectionManager:
         task_id = check_task_id(task_id)
         after_seq = check_after_seq(after_seq)
         epoch = check_epoch(epoch)
+        self._running()
         await anyio.lowlevel.checkpoint_if_cancelled()
         if task_id in self._removing:
             await self._removing[task_id].wait()
@@ -219,8 +226,7 @@ class RedisConnectionManager:
             with anyio.CancelScope(shield=True):
                 await self._forget_client(client)
             raise
-        if self._group is None:
-            raise RuntimeError("RedisConnectionManager is not running: use 'async with'")
+        self._running()
         self._group.start_soon(self._pump, client)
         return connection
 
@@ -230,11 +236,12 @@ class RedisConnectionManager:
         is told to close. Later calls of this process for the task wait for the removal.
         Returns 0: what was queued is counted in Redis, which this sync call cannot ask."""
         task_id = check_task_id(task_id)
+        self._running()
         client = self._clients.get(task_id)
         if client is not None:
             client.connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
             client.poke()
-        if self._group is not None and task_id not in self._removing:
+        if task_id not in self._removing:
             self._removing[task_id] = anyio.Event()
             self._group.start_soon(self._remove, task_id)
         return 0

@@ -34,6 +34,11 @@ async def test_the_backend_is_chosen_by_configuration(redis_server):
         assert await manager.get_connection_status("t") is True
         assert await manager.get_connection_status("other") is False
         assert await manager.get_queued_message_count("other") == 0
+    idle = RedisConnectionManager(redis_server.url)
+    with pytest.raises(RuntimeError, match="not running"):
+        await idle.send_log("t", "info", "m")
+    with pytest.raises(RuntimeError, match="not running"):
+        idle.disconnect("t")
     with pytest.raises(ValueError, match="meta_ttl"):
         RedisConnectionManager(redis_server.url, task_ttl=60, meta_ttl=30)
     with pytest.raises(TypeError, match="max_queue_size"):
