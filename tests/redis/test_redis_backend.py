@@ -232,7 +232,7 @@ async def test_a_crashed_owners_claim_expires(redis_server):
             with anyio.fail_after(BOUND):
                 while await manager.get_connection_status("t"):
                     await anyio.sleep(0.02)
-            assert time.monotonic() - killed_at <= 1.0 + 0.5
+            assert time.monotonic() - killed_at <= 1.0 + 1.0  # claim_ttl, and slack for a busy machine
             await manager.send_log("t", "info", "after the crash")  # kept for the next client
             ws = FakeWebSocket()
             await manager.connect(ws, "t")
@@ -439,7 +439,7 @@ async def test_a_failed_send_leaves_its_message_for_the_next_client(redis_server
 async def test_a_slow_client_holds_up_only_itself_and_times_out_with_4001(redis_server):
     from tasktail.fakes import Latency
 
-    async with RedisConnectionManager(redis_server.url, send_timeout=1.0) as manager:
+    async with RedisConnectionManager(redis_server.url, send_timeout=3.0) as manager:
         slow, fast = FakeWebSocket(Latency(30)), FakeWebSocket()
         await manager.connect(slow, "slow")
         await manager.connect(fast, "fast")
@@ -448,7 +448,7 @@ async def test_a_slow_client_holds_up_only_itself_and_times_out_with_4001(redis_
         for i in range(20):
             await manager.send_log("fast", "info", f"f{i}")
         await frames(fast, 20)
-        assert time.monotonic() - started < 1.0  # not behind the stalled socket
+        assert time.monotonic() - started < 2.5  # not behind the stalled socket (send_timeout 3 s)
         await wait_until(lambda: slow.client.close_code is not None)
         assert slow.client.close_code == 4001
         assert await manager.get_queued_message_count("slow") == 1  # kept for a reconnect
