@@ -41,7 +41,7 @@ from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, 
 from ..manager._stats import CloseCode, TaskStatistics
 from . import _scripts
 from ._common import Keys, RedisUnavailableError, Settings, backoff_delays, message_from, new_epoch
-from ._producer import RedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
+from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
 
@@ -123,6 +123,7 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
+        self._sync_producer: SyncRedisProducer | None = None
         #: task_id -> the websocket of this process's client of that task
         self.active_connections: Mapping[str, Any] = _View(self._clients, lambda c: c.connection.websocket)
         #: task_id -> entries this process's reader read and its sender has not sent yet
@@ -168,6 +169,8 @@ class RedisConnectionManager:
             await group.__aexit__(None, None, None)
         await self._reader_redis.__aexit__(None, None, None)
         await self._producer.__aexit__(None, None, None)
+        if self._sync_producer is not None:
+            self._sync_producer.close()
 
     def _running(self) -> None:
         if self._group is None:
@@ -279,6 +282,17 @@ class RedisConnectionManager:
 
     async def close_connection(self, connection: Connection) -> None:
         await self._close_socket(connection)
+
+    def threadsafe(self) -> SyncRedisProducer:
+        """A blocking producer with this manager's settings, for worker threads (and
+        ``TaskLogHandler``); it needs no event loop. Do not call it on the loop's thread:
+        it would block the loop for a round trip (there, ``await send_log``)."""
+        if self._sync_producer is None:
+            s = self.settings
+            self._sync_producer = SyncRedisProducer(
+                self.url, clock=self._producer.clock, max_queue_size=s.max_queue_size, task_ttl=s.task_ttl,
+                meta_ttl=s.meta_ttl, unavailable_timeout=s.unavailable_timeout, prefix=s.prefix)
+        return self._sync_producer
 
     # -- attaching -------------------------------------------------------------------------
 

@@ -520,3 +520,24 @@ async def test_aof_kill_mid_stream_loses_nothing_that_was_acknowledged(redis_ser
     assert [f["seq"] for f in got[1:]] == list(range(1, len(texts) + 1))
     assert set(ok) <= set(texts) <= set(ok) | set(failed) and len(set(texts)) == len(texts)
     assert texts == sorted(texts, key=lambda t: int(t[1:]))
+
+
+@pytest.mark.rule("RDS-5")
+async def test_threadsafe_gives_a_sync_producer_for_a_logging_handler(redis_server):
+    import logging
+
+    from tasktail import TaskLogHandler
+
+    async with RedisConnectionManager(redis_server.url) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        logger = logging.getLogger("tasktail.test.redis")
+        logger.propagate = False
+        handler = TaskLogHandler(manager.threadsafe(), "t")
+        logger.addHandler(handler)
+        try:
+            await anyio.to_thread.run_sync(lambda: logger.warning("from a worker thread", extra={"progress": 40}))
+        finally:
+            logger.removeHandler(handler)
+        got = await frames(ws, 1)
+    assert got[0]["message"] == "from a worker thread" and got[0]["level"] == "warning" and got[0]["progress"] == 40
