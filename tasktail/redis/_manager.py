@@ -127,7 +127,9 @@ class RedisConnectionManager:
         #: task_id -> the websocket of this process's client of that task
         self.active_connections: Mapping[str, Any] = _View(self._clients, lambda c: c.connection.websocket)
         #: task_id -> entries this process's reader read and its sender has not sent yet
-        self.message_queues: Mapping[str, Any] = _View(self._clients, lambda c: tuple(c.pending))
+        self.message_queues: Mapping[str, Any] = _View(
+            self._clients, lambda c: tuple(message_from(c.connection.task_id, e.identifier, e.field_values)[1]
+                                           for e in c.pending))
         #: task_id -> the lock that serialises writes to this process's client of the task
         self.connection_locks: Mapping[str, Any] = _View(self._clients, lambda c: c.lock)
 

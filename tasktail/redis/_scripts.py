@@ -162,7 +162,7 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return {owner, queued}
 """
 
-# KEYS: meta, log. ARGV: none. Returns {exists(0/1), last, sent, queued, owner ttl ms}.
+# KEYS: meta, log. ARGV: none. Returns {exists(0/1), last, sent, queued}.
 STATUS = r"""
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'sent')
 if not m[1] then
