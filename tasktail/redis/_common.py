@@ -1,0 +1,134 @@
+"""What the async producer, the sync producer and the manager share: keys, argument
+encoding, the validation (the reference's own ``check_*`` functions), errors and backoff."""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+from urllib.parse import quote
+
+from ..manager._errors import TaskFinishedError, TasktailError
+from ..manager._message import (
+    LEVELS,
+    LogMessage,
+    check_finished,
+    check_level,
+    check_message,
+    check_progress,
+    check_task_id,
+)
+from ..manager._manager import _check_number
+
+__all__ = ["RedisUnavailableError", "Keys", "Settings", "validated", "append_args", "message_from",
+           "result_message", "backoff_delays", "new_epoch"]
+
+
+class RedisUnavailableError(TasktailError, ConnectionError):
+    """Redis did not answer within ``unavailable_timeout`` seconds (SPEC ``RDS-5``).
+
+    Raised by ``send_log`` of the producers and of the Redis manager. The message was not
+    logged, unless Redis ran it and only the reply was lost (a retry within the bound is
+    recognised by its token and not logged twice; see ``RDS-1``, ``RDS-5``)."""
+
+    def __init__(self, what: str, waited: float, cause: BaseException | None) -> None:
+        super().__init__(f"Redis unavailable: {what} got no answer within {waited:.1f} s "
+                         f"({type(cause).__name__ if cause else 'timeout'}: {cause}); nothing was logged, "
+                         "unless Redis ran the call just before the connection dropped")
+        self.waited = waited
+
+
+def new_epoch() -> str:
+    """A fresh incarnation id: 64 random bits, unique across processes and restarts."""
+    return "r" + secrets.token_hex(8)
+
+
+class Keys:
+    """The keys of one task: one hash tag, so a cluster keeps them on one node."""
+
+    __slots__ = ("meta", "log", "owner")
+
+    def __init__(self, prefix: str, task_id: str) -> None:
+        base = f"{prefix}:{{{quote(task_id, safe='')}}}"
+        self.meta, self.log, self.owner = f"{base}:meta", f"{base}:log", f"{base}:owner"
+
+
+class Settings:
+    """Validated configuration shared by producers and the manager."""
+
+    __slots__ = ("max_queue_size", "task_ttl", "meta_ttl", "unavailable_timeout", "prefix")
+
+    def __init__(self, *, max_queue_size: int = 1000, task_ttl: float = 3600.0, meta_ttl: float | None = None,
+                 unavailable_timeout: float = 5.0, prefix: str = "tasktail") -> None:
+        self.max_queue_size = _check_number("max_queue_size", max_queue_size, low=1, integer=True)
+        self.task_ttl = float(_check_number("task_ttl", task_ttl, low=0, integer=False, above=True))
+        meta_ttl = 4 * self.task_ttl if meta_ttl is None else meta_ttl
+        self.meta_ttl = float(_check_number("meta_ttl", meta_ttl, low=self.task_ttl, integer=False, above=True))
+        self.unavailable_timeout = float(_check_number("unavailable_timeout", unavailable_timeout, low=0,
+                                                       integer=False, above=True))
+        if type(prefix) is not str or not prefix:
+            raise TypeError(f"prefix={prefix!r}: expected a non-empty str")
+        self.prefix = prefix
+
+
+def validated(task_id: object, level: object, message: object, progress: object,
+              finished: object) -> tuple[str, str, str, int | float | None, bool]:
+    """``send_log``'s arguments checked exactly as the reference checks them (``VAL-1``):
+    the same functions, so the same errors; nothing reaches Redis before this passes."""
+    task_id = check_task_id(task_id)
+    canonical = LEVELS.get(level) if type(level) is str else None
+    level = check_level(level) if canonical is None else canonical
+    message = check_message(message)
+    progress = check_progress(progress)
+    finished = check_finished(finished)
+    return task_id, level, message, progress, finished
+
+
+def _encode_progress(progress: int | float | None) -> str:
+    if progress is None:
+        return ""
+    return f"i:{progress}" if type(progress) is int else f"f:{float(progress)!r}"
+
+
+def _decode_progress(text: str) -> int | float | None:
+    if not text:
+        return None
+    return int(text[2:]) if text[0] == "i" else float(text[2:])
+
+
+def append_args(settings: Settings, timestamp: float, level: str, message: str, progress: int | float | None,
+                finished: bool, token: str) -> list:
+    return [new_epoch(), settings.max_queue_size, math.ceil(settings.task_ttl * 1000),
+            math.ceil(settings.meta_ttl * 1000), repr(timestamp), level, message, _encode_progress(progress),
+            "1" if finished else "0", token]
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def result_message(result: list, task_id: str, timestamp: float, level: str, message: str,
+                   progress: int | float | None, finished: bool) -> tuple[LogMessage, str, list[int]]:
+    """The script's answer as the LogMessage, its epoch and the seqs trimming dropped."""
+    status = _text(result[0])
+    if status == "finished":
+        raise TaskFinishedError(task_id, int(result[2]))
+    seq = int(result[2])
+    return (LogMessage(task_id, seq, timestamp, level, message, progress, finished), _text(result[1]),
+            [int(s) for s in result[4:]])
+
+
+def message_from(task_id: str, entry_id: str, fields: dict) -> tuple[str, LogMessage]:
+    """A stream entry as (its epoch, the LogMessage)."""
+    get = fields.get
+    return _text(get("e", "")), LogMessage(
+        task_id, int(_text(entry_id).partition("-")[0]), float(_text(get("t"))), LEVELS[_text(get("l"))],
+        _text(get("m")), _decode_progress(_text(get("p", ""))), _text(get("f")) == "1")
+
+
+def backoff_delays(first: float = 0.05, cap: float = 1.0):
+    """Exponential backoff with full jitter: 0..first, 0..2·first, … capped at ``cap``."""
+    attempt = 0
+    while True:
+        yield random.uniform(0, min(cap, first * 2 ** attempt))
+        attempt += 1

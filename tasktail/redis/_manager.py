@@ -1,0 +1,597 @@
+"""``RedisConnectionManager``: the seed API over Redis Streams, for several server processes.
+
+Theory of operation (SPEC ``RDS-*``):
+
+1. Redis is the only state that matters. A message is appended by one Lua script
+   (``_scripts.APPEND``): next seq, ``XADD <seq>-0``, exact trim to ``max_queue_size``,
+   TTLs; it returns the seqs the trim dropped. Producers in any process use the same
+   script (``RedisProducer``, ``SyncRedisProducer``); ``send_log`` here is one of them.
+2. A client is attached by ``CLAIM`` (one script): it creates the incarnation if there is
+   none, takes a fencing token and records ``owner = "<fence> <process>"``. The previous
+   owner's process is told through its control stream and closes its socket with ``4000``;
+   every later acknowledgement by the old owner fails (fencing), so it cannot deliver more.
+3. ``connect`` flushes what the task holds (``XRANGE`` after the cursor) and only then hands
+   the task to this process's one reader, which follows with ``XREAD BLOCK`` from the last
+   entry the flush read: nothing can fall between the two (``RDS-3``).
+4. One reader per process reads every followed stream and this process's control stream in
+   one ``XREAD BLOCK``; a sender task per socket writes (a slow client holds up only
+   itself, ``ISO-1``), checks each entry's epoch, tells seq jumps as ``dropped`` gaps and
+   acknowledges what it sent (``sent`` in the task's hash, checked against the token).
+5. Every ``claim_ttl / 3`` (and after Redis comes back) the reader renews its claims; a
+   claim whose incarnation is gone (Redis restarted without persistence, ``FLUSHALL``,
+   expiry) makes the sender re-claim, send a ``reset`` frame (``WIRE-4``) and the new
+   incarnation from its start (``RDS-2``). A crashed process's claims expire.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from ..manager._core import Connection
+from ..manager._manager import _check_number
+from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
+from ..manager._stats import CloseCode, TaskStatistics
+from . import _scripts
+from ._common import Keys, RedisUnavailableError, Settings, backoff_delays, message_from, new_epoch
+from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
+
+__all__ = ["RedisConnectionManager", "open_manager"]
+
+
+class _Client:
+    """One local socket following one task."""
+
+    __slots__ = ("connection", "keys", "token", "fence", "cursor", "last_id", "pending", "wake", "lock",
+                 "resync", "forgotten", "following")
+
+    def __init__(self, connection: Connection, keys: Keys) -> None:
+        self.connection = connection
+        self.keys = keys
+        self.token = ""
+        self.fence = 0
+        self.cursor = 0  # highest seq this client was sent or told about
+        self.last_id = "0-0"  # where the reader follows from
+        self.pending: deque = deque()  # entries the reader read, not yet sent
+        self.wake = anyio.Event()
+        self.lock = anyio.Lock()  # one writer per socket
+        self.resync = False  # the incarnation went away: re-claim and reset (RDS-2)
+        self.forgotten = 0
+        self.following = False
+
+    def poke(self) -> None:
+        self.wake.set()
+
+
+class _View(Mapping):
+    """A read-only live view over this process's clients (the seed's attribute names)."""
+
+    def __init__(self, clients: dict, field: Any) -> None:
+        self._clients, self._field = clients, field
+
+    def __getitem__(self, task_id: str) -> Any:
+        return self._field(self._clients[task_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._clients))
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+class RedisConnectionManager:
+    """The seed's ConnectionManager API with its state in Redis (``async with`` to run it).
+
+    ``connect``, ``send_log``, ``disconnect`` keep the seed's meanings across processes;
+    ``get_connection_status`` and ``get_queued_message_count`` ask Redis, so they are
+    coroutines here. ``active_connections``, ``message_queues`` and ``connection_locks``
+    are this process's: its sockets, what its reader read and not yet sent, its send locks.
+    """
+
+    def __init__(self, url: str, *, max_queue_size: int = 1000, send_timeout: float | None = 10.0,
+                 task_ttl: float = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
+                 close_timeout: float = 5.0, unavailable_timeout: float = 5.0, prefix: str = "tasktail",
+                 clock: Any = time.time) -> None:
+        self.settings = Settings(max_queue_size=max_queue_size, task_ttl=task_ttl, meta_ttl=meta_ttl,
+                                 unavailable_timeout=unavailable_timeout, prefix=prefix)
+        self.send_timeout = _check_number("send_timeout", send_timeout, low=0, integer=False, allow_none=True,
+                                          above=True)
+        self.claim_ttl = float(_check_number("claim_ttl", claim_ttl, low=0, integer=False, above=True))
+        self.close_timeout = float(_check_number("close_timeout", close_timeout, low=0, integer=False,
+                                                 above=True))
+        if not callable(clock):
+            raise TypeError(f"clock={clock!r} is not callable")
+        self.url = url
+        self.process_id = secrets.token_hex(6)
+        self._control = f"{prefix}:proc:{self.process_id}"
+        self._producer = RedisProducer(url, clock=clock, max_queue_size=max_queue_size, task_ttl=task_ttl,
+                                       meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix)
+        self._errors = _connection_errors()
+        coredis = require("coredis")
+
+        self._redis_errors = (coredis.exceptions.RedisError,)
+        self._redis: Any = None
+        self._reader_redis: Any = None
+        self._group: Any = None
+        self._clients: dict[str, _Client] = {}
+        self._by_log: dict[str, _Client] = {}
+        self._removing: dict[str, anyio.Event] = {}
+        self._sync_producer: SyncRedisProducer | None = None
+        #: task_id -> the websocket of this process's client of that task
+        self.active_connections: Mapping[str, Any] = _View(self._clients, lambda c: c.connection.websocket)
+        #: task_id -> entries this process's reader read and its sender has not sent yet
+        self.message_queues: Mapping[str, Any] = _View(
+            self._clients, lambda c: tuple(message_from(c.connection.task_id, e.identifier, e.field_values)[1]
+                                           for e in c.pending))
+        #: task_id -> the lock that serialises writes to this process's client of the task
+        self.connection_locks: Mapping[str, Any] = _View(self._clients, lambda c: c.lock)
+
+    @property
+    def max_queue_size(self) -> int:
+        return self.settings.max_queue_size
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> RedisConnectionManager:
+        bound = self.settings.unavailable_timeout
+        await self._producer.__aenter__()
+        self._redis = self._producer._client
+        self._reader_redis = connect_coredis(self.url, connect_timeout=bound)
+        try:
+            await self._reader_redis.__aenter__()
+        except BaseException as exc:
+            await self._producer.__aexit__(None, None, None)
+            raise RedisUnavailableError(f"connecting to {self.url}", 0.0, _first(exc)) from None
+        s = self._redis.register_script
+        self._claim, self._ack = s(_scripts.CLAIM), s(_scripts.ACK)
+        self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
+        self._remove_script, self._status = s(_scripts.REMOVE), s(_scripts.STATUS)
+        self._notify_script = s(_scripts.NOTIFY)
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._reader)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        group, self._group = self._group, None
+        for client in list(self._clients.values()):
+            client.connection.end(CloseCode.GOING_AWAY, "server shutting down")
+        with anyio.CancelScope(shield=True):
+            for client in list(self._clients.values()):
+                await self._forget_client(client)
+        if group is not None:
+            group.cancel_scope.cancel()
+            await group.__aexit__(None, None, None)
+        await self._reader_redis.__aexit__(None, None, None)
+        await self._producer.__aexit__(None, None, None)
+        if self._sync_producer is not None:
+            self._sync_producer.close()
+
+    def _running(self) -> None:
+        if self._group is None:
+            raise RuntimeError("RedisConnectionManager is not running: use "
+                               "'async with RedisConnectionManager(url) as manager' (or open_manager)")
+
+    def _ms(self, seconds: float) -> int:
+        return math.ceil(seconds * 1000)
+
+    async def _call(self, what: str, call: Any) -> Any:
+        return await call_bounded(what, self.settings.unavailable_timeout, self._errors, call)
+
+    # -- the seed API --------------------------------------------------------------------
+
+    async def send_log(self, task_id: str, level: str, message: str, progress: float | None = None,
+                       finished: bool = False) -> LogMessage:
+        """Append one message to the task's stream (one atomic script, ``RDS-1``); the
+        process holding its client delivers it. Raises like the reference's ``send_log``,
+        plus ``RedisUnavailableError`` after ``unavailable_timeout`` (``RDS-5``)."""
+        self._running()
+        if type(task_id) is str and task_id in self._removing:
+            await self._removing[task_id].wait()  # a disconnect of this process comes first
+        entry, _epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+        return entry
+
+    async def connect(self, websocket: Any, task_id: str, after_seq: int | None = None,
+                      epoch: str | None = None) -> Connection:
+        """Accept ``websocket``, claim the task (replacing any client in any process with
+        ``4000``), flush what it holds after the cursor, then follow it live."""
+        task_id = check_task_id(task_id)
+        after_seq = check_after_seq(after_seq)
+        epoch = check_epoch(epoch)
+        self._running()
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if task_id in self._removing:
+            await self._removing[task_id].wait()
+        keys = Keys(self.settings.prefix, task_id)
+        seen_epoch = None
+        if after_seq is not None:  # RES-3 before accept, for the incarnation the client means
+            meta = await self._call(f"connect({task_id!r})", lambda: self._redis.hmget(keys.meta, ["epoch", "last"]))
+            current, last = meta[0], int(meta[1] or 0)
+            seen_epoch = epoch or current  # the incarnation after_seq belongs to (RDS-2)
+            if not (epoch and epoch != current) and after_seq > last:
+                raise ValueError(f"after_seq={after_seq} is beyond the last seq of task {task_id!r}; "
+                                 f"expected an int in 0..{last}")
+        with anyio.fail_after(self.send_timeout):
+            await websocket.accept()
+        connection = Connection(websocket, task_id, 0, deque(), "")
+        client = _Client(connection, keys)
+        try:
+            async with client.lock:
+                await self._attach(client, after_seq, epoch, stale_epoch=None, seen_epoch=seen_epoch)
+        except BaseException as exc:
+            code = CloseCode.TRY_AGAIN_LATER if isinstance(exc, RedisUnavailableError) else CloseCode.GOING_AWAY
+            connection.end(code, "redis unavailable" if code == CloseCode.TRY_AGAIN_LATER else "connect cancelled")
+            with anyio.CancelScope(shield=True):
+                await self._forget_client(client)
+            raise
+        self._running()
+        self._group.start_soon(self._pump, client)
+        return connection
+
+    def disconnect(self, task_id: str) -> int:
+        """End the task: its local client is closed with ``4002`` and its keys are removed
+        in the background (bounded by ``unavailable_timeout``); a client in another process
+        is told to close. Later calls of this process for the task wait for the removal.
+        Returns 0: what was queued is counted in Redis, which this sync call cannot ask."""
+        task_id = check_task_id(task_id)
+        self._running()
+        client = self._clients.get(task_id)
+        if client is not None:
+            client.connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
+            client.poke()
+        if task_id not in self._removing:
+            self._removing[task_id] = anyio.Event()
+            self._group.start_soon(self._remove, task_id)
+        return 0
+
+    async def get_connection_status(self, task_id: str) -> bool:
+        """Whether some process holds a live claim on the task (a client is attached)."""
+        keys = Keys(self.settings.prefix, check_task_id(task_id))
+        return bool(await self._call("get_connection_status", lambda: self._redis.exists([keys.owner])))
+
+    async def get_queued_message_count(self, task_id: str) -> int:
+        """Messages of the task that no client was sent yet (as Redis has them)."""
+        keys = Keys(self.settings.prefix, check_task_id(task_id))
+        result = await self._call("get_queued_message_count",
+                                  lambda: self._status(keys=[keys.meta, keys.log], args=[]))
+        return int(result[3])
+
+    def task_statistics(self, task_id: str) -> TaskStatistics:
+        """This process's view only: known and connected when it holds the task's client."""
+        task_id = check_task_id(task_id)
+        client = self._clients.get(task_id)
+        if client is None:
+            return TaskStatistics(task_id, known=False)
+        return TaskStatistics(task_id, known=True, connected=True, queued=len(client.pending),
+                              sent_through=client.cursor, epoch=client.connection.epoch)
+
+    def detach(self, task_id: str, websocket: Any, code: int = CloseCode.NORMAL, reason: str = "client left") -> bool:
+        """The client behind ``websocket`` left: give up its claim, keep the task."""
+        client = self._clients.get(check_task_id(task_id))
+        if client is None or client.connection.websocket is not websocket:
+            return False
+        client.connection.end(code, reason)
+        client.connection.socket_closed = True  # the client closed it
+        client.poke()
+        return True
+
+    async def close_connection(self, connection: Connection) -> None:
+        await self._close_socket(connection)
+
+    def threadsafe(self) -> SyncRedisProducer:
+        """A blocking producer with this manager's settings, for worker threads (and
+        ``TaskLogHandler``); it needs no event loop. Do not call it on the loop's thread:
+        it would block the loop for a round trip (there, ``await send_log``)."""
+        if self._sync_producer is None:
+            s = self.settings
+            self._sync_producer = SyncRedisProducer(
+                self.url, clock=self._producer.clock, max_queue_size=s.max_queue_size, task_ttl=s.task_ttl,
+                meta_ttl=s.meta_ttl, unavailable_timeout=s.unavailable_timeout, prefix=s.prefix)
+        return self._sync_producer
+
+    # -- attaching -------------------------------------------------------------------------
+
+    async def _attach(self, client: _Client, after_seq: int | None, epoch: str | None,
+                      stale_epoch: str | None, seen_epoch: str | None = None) -> None:
+        """Claim, flush, then hand over to the reader (hold ``client.lock``)."""
+        keys = client.keys
+        task_id = client.connection.task_id
+        settings = self.settings
+        claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
+            keys=[keys.meta, keys.log, keys.owner],
+            args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
+                  self._ms(settings.meta_ttl)]))
+        current, last, sent, forgotten, token, previous, _fin = claim
+        last, sent, forgotten = int(last), int(sent), int(forgotten)
+        client.token, client.fence = token, int(token.partition(" ")[0])
+        client.forgotten = forgotten
+        connection = client.connection
+        connection.epoch = current
+        opening = None
+        if stale_epoch is None and seen_epoch and seen_epoch != current:
+            stale_epoch = seen_epoch  # reset between the resume check and the claim
+        if stale_epoch is not None or (epoch and epoch != current):
+            opening = Opening(task_id, current, last, stale_epoch or epoch)
+            cursor = 0
+        else:
+            if epoch is not None:
+                opening = Opening(task_id, current, last, None)
+            cursor = sent if after_seq is None else min(after_seq, last)
+        # Replace whoever held the task (REPL-1): here, or in another process (RDS-4).
+        old = self._clients.get(task_id)
+        if old is not None and old is not client:
+            if old.fence > client.fence:  # a later connect of this process got here first
+                connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                return
+            old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+            old.poke()
+            with anyio.CancelScope(shield=True):
+                await self._close_socket(old.connection)
+        previous_process = previous.partition(" ")[2] if previous else ""
+        if previous_process and previous_process != self.process_id:
+            await self._notify(previous_process, "replaced", task_id, token)
+        self._clients[task_id] = client
+        self._by_log[keys.log] = client
+        client.cursor = cursor
+        frames: list = [opening] if opening is not None else []
+        entries = await self._call(f"connect({task_id!r})", lambda: self._redis.xrange(keys.log, f"({cursor}-0", "+"))
+        for entry in entries:
+            entry_epoch, message = message_from(task_id, entry.identifier, entry.field_values)
+            if entry_epoch != current:
+                client.resync = True  # the incarnation changed under us: start again
+                break
+            frames.extend(self._gap(task_id, cursor, message.seq, forgotten))
+            frames.append(message)
+            cursor = message.seq
+        else:
+            if cursor < last:  # the history expired with the stream: tell what is gone
+                frames.extend(self._gap(task_id, cursor, last + 1, forgotten))
+                cursor = last
+        await self._send(client, frames, cursor)
+        client.last_id = f"{client.cursor}-0"
+        client.following = True
+        await self._notify(self.process_id, "wake", task_id, token)  # the reader re-reads its streams
+
+    @staticmethod
+    def _gap(task_id: str, cursor: int, seq: int, forgotten: int) -> list:
+        """Notices for seqs cursor+1..seq-1, absent from the stream: ``expired`` up to
+        ``forgotten`` (delivered, then trimmed), ``dropped`` above (trimmed undelivered)."""
+        notices = []
+        first, last = cursor + 1, seq - 1
+        if first > last:
+            return notices
+        if first <= forgotten:
+            notices.append(GapNotice(task_id, first, min(last, forgotten), "expired"))
+            first = forgotten + 1
+        if first <= last:
+            notices.append(GapNotice(task_id, first, last, "dropped"))
+        return notices
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _send(self, client: _Client, frames: list, through: int) -> None:
+        """Write ``frames``, then record that the client has everything through ``through``."""
+        connection = client.connection
+        send_text = connection.websocket.send_text
+        try:
+            for frame in frames:
+                if connection.ended:
+                    return
+                with anyio.fail_after(self.send_timeout):
+                    await send_text(frame.to_json())
+        except Exception as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
+                           "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
+            return
+        if through <= client.cursor:
+            return  # only an opening frame: nothing to record
+        client.cursor = through
+        keys = client.keys
+        try:
+            answer = await self._call("acknowledge", lambda: self._ack(
+                keys=[keys.meta, keys.owner, keys.log],
+                args=[client.token, connection.epoch, client.cursor, self._ms(self.settings.task_ttl),
+                      self._ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
+        except RedisUnavailableError:
+            return  # the next acknowledgement carries it; the client has the frames
+        if int(answer) == 0:
+            connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+        elif int(answer) == -1:
+            client.resync = True
+
+    async def _pump(self, client: _Client) -> None:
+        """This socket's writer: what the reader read, in seq order, with gaps told."""
+        connection = client.connection
+        task_id = connection.task_id
+        try:
+            while not connection.ended:
+                if client.resync:
+                    async with client.lock:
+                        client.following = False
+                        client.pending.clear()
+                        client.resync = False
+                        stale = connection.epoch
+                        await self._attach(client, None, None, stale_epoch=stale)
+                    continue
+                if not client.pending:
+                    client.wake = anyio.Event()
+                    if client.pending or connection.ended or client.resync:
+                        continue
+                    await client.wake.wait()
+                    continue
+                frames: list = []
+                cursor = client.cursor
+                async with client.lock:
+                    while client.pending:
+                        entry = client.pending.popleft()
+                        entry_epoch, message = message_from(task_id, entry.identifier, entry.field_values)
+                        if entry_epoch != connection.epoch:
+                            client.resync = True
+                            break
+                        if message.seq <= cursor:
+                            continue
+                        # Live, a jump is what the cap trimmed before anyone sent it.
+                        frames.extend(self._gap(task_id, cursor, message.seq, 0))
+                        frames.append(message)
+                        cursor = message.seq
+                    if frames:
+                        await self._send(client, frames, cursor)
+        except Exception as exc:  # Redis gone for longer than the bound: let the client retry
+            if not connection.ended:
+                connection.end(CloseCode.TRY_AGAIN_LATER if isinstance(exc, RedisUnavailableError)
+                               else CloseCode.SEND_FAILED, f"{type(exc).__name__}")
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._forget_client(client)
+
+    async def _forget_client(self, client: _Client) -> None:
+        """Unregister, give the claim up (if still ours), close the socket once."""
+        task_id = client.connection.task_id
+        if self._clients.get(task_id) is client:
+            del self._clients[task_id]
+            self._by_log.pop(client.keys.log, None)
+        client.following = False
+        if client.token and client.connection.close_code != CloseCode.REPLACED:
+            with anyio.move_on_after(self.close_timeout):
+                try:
+                    await self._release(keys=[client.keys.owner], args=[client.token])
+                except self._errors:
+                    pass  # the claim expires by itself (claim_ttl)
+        await self._close_socket(client.connection)
+
+    async def _close_socket(self, connection: Connection) -> None:
+        if connection.socket_closed:
+            return
+        connection.socket_closed = True
+        websocket = connection.websocket
+        if getattr(getattr(websocket, "application_state", None), "name", "") == "DISCONNECTED":
+            return
+        try:
+            with anyio.fail_after(self.close_timeout):
+                await websocket.close(code=int(connection.close_code or CloseCode.NORMAL),
+                                      reason=connection.close_reason)
+        except Exception:
+            pass  # best effort: the socket is usually broken already
+
+    # -- removal and control ---------------------------------------------------------------
+
+    async def _remove(self, task_id: str) -> None:
+        keys = Keys(self.settings.prefix, task_id)
+        try:
+            owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
+                keys=[keys.meta, keys.log, keys.owner], args=[]))
+            process = owner.partition(" ")[2] if owner else ""
+            if process and process != self.process_id:
+                await self._notify(process, "removed", task_id, owner)
+        except RedisUnavailableError:
+            pass  # the keys expire by their TTLs; the epoch check tells clients (RDS-6)
+        finally:
+            self._removing.pop(task_id).set()
+
+    async def _notify(self, process: str, op: str, task_id: str, token: str) -> None:
+        key = f"{self.settings.prefix}:proc:{process}"
+        try:
+            await self._call("notify", lambda: self._notify_script(
+                keys=[key], args=[op, task_id, token, self._ms(max(self.claim_ttl * 10, 60.0))]))
+        except RedisUnavailableError:
+            pass  # fencing still holds: the old owner's next acknowledgement fails
+
+    def _control_message(self, fields: dict) -> None:
+        client = self._clients.get(fields.get("task", ""))
+        op = fields.get("op")
+        if client is None or op == "wake":
+            return
+        if op == "replaced":
+            if int(fields.get("token", "0 ").partition(" ")[0] or 0) > client.fence:
+                client.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                client.poke()
+        elif op == "removed" and fields.get("token") == client.token:
+            client.connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
+            client.poke()
+
+    # -- the one reader ----------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        """One ``XREAD BLOCK`` for every followed stream and the control stream (RDS-3)."""
+        control_last = "0-0"
+        delays: Iterator[float] | None = None
+        renew_every = self.claim_ttl / 3
+        next_renew = time.monotonic() + renew_every
+        while True:
+            streams = {self._control: control_last}
+            for client in list(self._clients.values()):
+                if client.following and not client.connection.ended:
+                    streams[client.keys.log] = client.last_id
+            block = max(1, self._ms(next_renew - time.monotonic()))
+            try:
+                with anyio.fail_after(block / 1000 + self.settings.unavailable_timeout):
+                    result = await self._reader_redis.xread(streams, count=self.settings.max_queue_size,
+                                                            block=block)
+                if delays is not None:  # Redis is back: it may have lost everything
+                    delays = None
+                    next_renew = 0
+            except (TimeoutError, *self._errors, *self._redis_errors):
+                # Down, restarting (LOADING) or answering errors: back off and try again;
+                # the reader ends only with the manager.
+                delays = delays or backoff_delays(0.05, 1.0)
+                await anyio.sleep(next(delays))
+                continue
+            for key, entries in (result or {}).items():
+                if key == self._control:
+                    control_last = entries[-1].identifier
+                    for entry in entries:
+                        self._control_message(entry.field_values)
+                    continue
+                client = self._by_log.get(key)
+                if client is None or not client.following or client.last_id != streams[key]:
+                    continue  # re-attached since: it reads from where its flush ended
+                client.last_id = entries[-1].identifier
+                pending = client.pending
+                pending.extend(entries)
+                # A client slower than its producers holds at most max_queue_size entries
+                # here (CAP-1); the writer tells what gave way as a dropped gap.
+                while len(pending) > self.settings.max_queue_size:
+                    pending.popleft()
+                client.poke()
+            if time.monotonic() >= next_renew:
+                next_renew = time.monotonic() + renew_every
+                await self._renew_all()
+
+    async def _renew_all(self) -> None:
+        """Keep this process's claims; find incarnations Redis lost (RDS-2, RDS-4)."""
+        for client in list(self._clients.values()):
+            if client.connection.ended or not client.following:
+                continue
+            keys = client.keys
+            try:
+                answer = int(await self._call("renew", lambda: self._renew(
+                    keys=[keys.meta, keys.owner],
+                    args=[client.token, client.connection.epoch, self._ms(self.claim_ttl)])))
+            except (RedisUnavailableError, *self._redis_errors):
+                return  # tried again at the next renewal
+            if answer == 0:
+                client.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                client.poke()
+            elif answer == -1:
+                client.resync = True
+                client.poke()
+
+
+@asynccontextmanager
+async def open_manager(redis_url: str | None = None, **config: Any) -> AsyncIterator[Any]:
+    """The manager the configuration asks for: in-memory (default) or Redis (``redis_url``)."""
+    if redis_url is None:
+        from ..manager import ConnectionManager
+
+        yield ConnectionManager(**config)
+        return
+    async with RedisConnectionManager(redis_url, **config) as manager:
+        yield manager
