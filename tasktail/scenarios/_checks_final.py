@@ -72,6 +72,8 @@ def _loss_rule(run: Run, msg: Msg) -> str:
         return "FAIL-3"  # a cancelled producer's message (needs "cancellation")
     if any(s.adopted and s.after_seq is not None for s in socks):
         return "RES-4"  # a resume point of the earlier incarnation was applied to this one
+    if any(v.kind == "overlapping_send" for s in socks for v in s.ws.violations):
+        return "LOCK-1"  # two writes at once on one socket: what follows from the overlap is LOCK-1's
     if any(s.failed() for s in socks):
         return "FAIL-1"  # a failed send dropped the message, not only the client
     if len(socks) > 2:

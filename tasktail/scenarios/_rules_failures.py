@@ -8,9 +8,9 @@ import anyio
 
 from tasktail.fakes import FailOnSend, Latency
 
-from ._findings import describe_exception
+from ._findings import describe_exception, from_socket
 from ._harness import Charged, Failed, Harness, check, expect, expect_texts, wait_blocked
-from ._subject import suite_gate
+from ._subject import call, suite_gate
 
 __all__ = ["conform_disc1_disconnect_removes_everything", "conform_disc2_disconnect_during_flush",
     "conform_disc2_disconnect_during_inflight_send", "conform_fail1_send_error_requeues_and_drops_client",
@@ -124,6 +124,37 @@ async def conform_disc2_disconnect_during_inflight_send(h: Harness) -> None:
     later = [t for t in h.texts(ws) if t not in in_flight]
     expect(not later, f"the removed socket got {later} after the disconnect (only {sorted(in_flight)}, in flight "
            "then, is allowed)", "sent after disconnect")
+
+
+@check("DISC-2", needs=("live",))
+async def conform_disc2_inflight_send_fails_after_disconnect(h: Harness) -> None:
+    """disconnect while a send is stalled, then that send fails: the producer gets nothing
+    (not the client's error, FAIL-2's, nor one of the manager's own cleanup)."""
+    h.build()
+    gate, ws = await h.gated_client("t")
+    raised: list[Exception] = []
+
+    async def produce() -> None:
+        try:
+            await call(h.manager.send_log, "t", "info", "t#0")
+        except Exception as exc:  # judged below, once the failure has played out
+            raised.append(exc)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(produce)
+        await h.pending(gate)
+        await wait_blocked()
+        await h.disconnect("t", busy=True)
+        kept = h.left_after_disconnect("t")  # DISC-1's, charged only after DISC-2's own question
+        gate.fail_pending(RuntimeError("transport broke"))
+    await h.settle()
+    if raised and from_socket(raised[0]):
+        raise Charged("FAIL-2", f"send_log raised the client's {describe_exception(raised[0])}", "crashed")
+    expect(not raised, f"send_log raised {describe_exception(raised[0]) if raised else ''} when its send failed "
+           "after disconnect('t')", "crashed")
+    if kept is not None:
+        raise Charged("DISC-1", kept, "kept state")
+    h.expect_gone("t", "the in-flight send failed")
 
 
 @check("DISC-2")

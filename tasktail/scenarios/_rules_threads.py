@@ -18,7 +18,7 @@ from ._harness import Harness, check, expect, wait_blocked
 __all__ = ["CLOSE_CODES", "conform_adapt1_streams_then_detaches", "conform_adapt2_bad_after_seq_is_refused",
     "conform_adapt3_oversized_client_frame", "conform_close1_only_documented_codes",
     "conform_stat1_frozen_snapshots", "conform_thr1_threadsafe_logger", "conform_thr2_clear_failures",
-    "thr2_after_loop"]
+    "conform_thr2_waiting_thread_learns_the_loop_ended", "thr2_after_loop", "thr2_waiting_after_loop"]
 
 
 # -- threads -------------------------------------------------------------------------------
@@ -47,6 +47,32 @@ async def conform_thr2_clear_failures(h: Harness) -> None:
     h.after_loop = logger  # checked by the suite after the loop closed
 
 
+@check("THR-2", needs=(), real_time=True, after_loop=lambda waiting: thr2_waiting_after_loop(*waiting))
+async def conform_thr2_waiting_thread_learns_the_loop_ended(h: Harness) -> None:
+    """A thread whose send_log is waiting (its client's send is stalled) when the event
+    loop ends gets LoopClosedError within a bound: never a hang, never CancelledError."""
+    h.build()
+    gate, ws = await h.gated_client("t")
+    logger = h.manager.threadsafe()
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(_try(logger, waiting=True)), daemon=True)
+    thread.start()
+    await h.pending(gate, what="the thread's send to start")
+    h.after_loop = (thread, box)  # the loop ends with that send stalled; judged after it closed
+
+
+def thr2_waiting_after_loop(thread: threading.Thread, box: list) -> str | None:
+    thread.join(WAITING_BOUND)
+    if thread.is_alive():
+        return (f"hung: a thread whose send_log was waiting when the event loop ended was still waiting "
+                f"{WAITING_BOUND:.0f} s later (it must get LoopClosedError)")
+    return box[0] if box else "the thread ended without an answer"
+
+
+#: real seconds a waiting thread may take to learn that the loop ended (SPEC: about a second)
+WAITING_BOUND = 5.0
+
+
 def thr2_after_loop(logger) -> str | None:
     box: list = []
     thread = threading.Thread(target=lambda: box.append(_try(logger)))
@@ -55,11 +81,13 @@ def thr2_after_loop(logger) -> str | None:
     return box[0] if box else "the call after the loop closed hung"
 
 
-def _try(logger) -> str | None:
+def _try(logger, waiting: bool = False) -> str | None:
     try:
-        logger.send_log("t", "info", "t#late")
-    except Exception as exc:
+        logger.send_log("t", "info", "t#waiting" if waiting else "t#late")
+    except BaseException as exc:  # CancelledError included: a thread must never see it
         return None if type(exc).__name__ == "LoopClosedError" else f"raised {exc!r}, not LoopClosedError"
+    if waiting:
+        return "unmet: the thread's send_log returned before the loop ended (it did not wait for the send)"
     return "send_log after the loop closed did not raise"
 
 

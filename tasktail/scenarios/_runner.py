@@ -61,9 +61,8 @@ class Run(Executor):
                 await self.settle(group)
             group.cancel_scope.cancel()
 
-    @staticmethod
-    def _only_clientless_producers(stuck: list) -> bool:
-        return bool(stuck) and all(r.label.startswith("send_log") and not r.had_client for r in stuck)
+    def _only_clientless_producers(self, stuck: list) -> bool:
+        return bool(stuck) and all(_checks.clientless_producer(self, r) for r in stuck)
 
     async def _wait_done(self, what: str) -> bool:
         start = anyio.current_time()

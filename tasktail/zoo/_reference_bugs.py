@@ -3,17 +3,20 @@
 Each is the reference ``ConnectionManager`` with the old behaviour put back in one place;
 ``breaks`` names the rule, and the factory claims every capability, like the reference.
 The generated programs must find the first two on their own (hand-over cancellation, a
-resume in progress while its task is reset); the scripted CANC-2 check finds the third.
+resume in progress while its task is reset); the scripted CANC-2 check finds the third and
+the scripted THR-2 check of a thread waiting at shutdown the fourth.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..manager._core import ManagerCore
 from ..manager._manager import ConnectionManager
+from ..manager._threads import ThreadSafeLogger
 
-__all__ = ["ResumeAcrossIncarnations", "StrandingHandOver", "UnboundedClose"]
+__all__ = ["ResumeAcrossIncarnations", "StrandingHandOver", "ThreadsHangAtShutdown", "UnboundedClose"]
 
 
 class StrandingHandOver(ConnectionManager):
@@ -54,3 +57,25 @@ class UnboundedClose(ConnectionManager):
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
         self.close_timeout = config.get("send_timeout", 10.0)  # BUG: None means no bound at all
+
+
+class _WaitForever(ThreadSafeLogger):
+    def _run_on_asyncio(self, loop: Any, args: tuple) -> Any:
+        # BUG (before the fix): wait for the call's result with no look at the loop; a call
+        # the closing loop drops, or cancels, leaves the thread waiting forever
+        coroutine = self._manager.send_log(*args)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        except RuntimeError:  # the loop is closed already: no "never awaited" warning
+            coroutine.close()
+            raise
+        return future.result()
+
+
+class ThreadsHangAtShutdown(ConnectionManager):
+    """A worker thread whose ``send_log`` waits when the asyncio loop ends never returns."""
+
+    breaks = "THR-2"
+
+    def threadsafe(self) -> ThreadSafeLogger:
+        return _WaitForever(self)

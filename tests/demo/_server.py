@@ -33,8 +33,8 @@ class ObservedManager(ConnectionManager):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._changed = anyio.Event()
-        #: (task_id, after_seq, whether the task had finished) for each connect
-        self.connects: list[tuple[str, int | None, bool]] = []
+        #: (task_id, after_seq, whether the task had finished, epoch) for each connect
+        self.connects: list[tuple[str, int | None, bool, str | None]] = []
         #: what each successful connect returned, in order
         self.connections: list = []
 
@@ -43,7 +43,7 @@ class ObservedManager(ConnectionManager):
         self._changed = anyio.Event()
 
     async def connect(self, websocket, task_id, after_seq=None, epoch=None):
-        self.connects.append((task_id, after_seq, self.task_statistics(task_id).finished))
+        self.connects.append((task_id, after_seq, self.task_statistics(task_id).finished, epoch))
         try:
             connection = await super().connect(websocket, task_id, after_seq, epoch=epoch)
             self.connections.append(connection)

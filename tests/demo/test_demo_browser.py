@@ -87,6 +87,9 @@ async def test_page_follows_tasks_live_and_resumes_after_reload(tmp_path):
     assert online == "no live tasks"
     # The reload resumed mid-task: a connect for the CSV task asked for after_seq > 0
     # before it finished, and so did the training run's reconnect after the drop.
-    resumed = {(task, bool(after and not finished)) for task, after, finished in server.manager.connects}
+    resumed = {(task, bool(after and not finished)) for task, after, finished, _ in server.manager.connects}
     assert (csv_state["id"], True) in resumed and (train_state["id"], True) in resumed
+    # ...and named the incarnation its after_seq belongs to (the epoch from its hello frame, WIRE-4)
+    assert all(epoch for _, after, _, epoch in server.manager.connects if after)
+    assert all(epoch is not None for *_, epoch in server.manager.connects)  # every page connect asks for hello
     assert all(shot.stat().st_size > 10_000 for shot in shots)

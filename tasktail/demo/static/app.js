@@ -1,9 +1,12 @@
 // tasktail demo page: one WebSocket per task, resumable across reloads. No build step.
 //
-// Each task keeps {lastSeq, state, items} in sessionStorage, saved together after every
-// frame, so a reload re-renders what it had and reconnects with ?after_seq=lastSeq: the
-// server replays exactly what came after, nothing is lost and nothing repeats (frames at or
-// below lastSeq are ignored too). Reconnects back off exponentially up to ~5 s; close codes
+// Each task keeps {epoch, lastSeq, state, items} in sessionStorage, saved together after
+// every frame, so a reload re-renders what it had and reconnects with
+// ?epoch=E&after_seq=lastSeq: the server replays exactly what came after, nothing is lost
+// and nothing repeats (frames at or below lastSeq are ignored too). The epoch names the
+// task's incarnation (SPEC WIRE-4): the server opens with a hello frame, or with a reset
+// frame when the task it knows under this id is a later one (restarted, expired and
+// reused): then what the page had is forgotten and the new incarnation shown from its start. Reconnects back off exponentially up to ~5 s; close codes
 // 4000 (another tab took over), 4002 (expired), 1008/1009 (refused) and a finished task
 // end the stream for good.
 "use strict";
@@ -26,6 +29,7 @@ class TaskView {
     this.info = info;
     this.key = "tasktail.task." + info.task_id;
     const saved = load(this.key, {});
+    this.epoch = saved.epoch || "";
     this.lastSeq = saved.lastSeq || 0;
     this.state = saved.state || "running";
     this.items = saved.items || [];
@@ -44,7 +48,7 @@ class TaskView {
   connect() {
     if (FINAL.has(this.state) || this.forgotten) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${location.host}/ws/${encodeURIComponent(this.info.task_id)}?after_seq=${this.lastSeq}`;
+    const url = `${scheme}//${location.host}/ws/${encodeURIComponent(this.info.task_id)}?epoch=${encodeURIComponent(this.epoch)}&after_seq=${this.lastSeq}`;
     this.setConn("connecting", "connecting");
     const ws = (this.ws = new WebSocket(url));
     ws.onopen = () => this.setConn("connected", "live");
@@ -53,7 +57,18 @@ class TaskView {
   }
 
   receive(frame) {
-    if (frame.type === "gap") {
+    if (frame.type === "hello") {
+      this.epoch = frame.epoch;
+      this.save();
+    } else if (frame.type === "reset") {
+      // another incarnation of this id: what we show belongs to a task that is gone
+      this.epoch = frame.epoch;
+      this.lastSeq = 0;
+      this.items = [];
+      this.state = "running";
+      $(".log", this.el).replaceChildren();
+      this.keep({ notice: true, text: "the server restarted this task: showing it from its start" }, 0);
+    } else if (frame.type === "gap") {
       if (frame.last_seq <= this.lastSeq) return;
       this.keep({ gap: true, first: frame.first_seq, last: frame.last_seq, count: frame.count, reason: frame.reason },
                 frame.last_seq);
@@ -72,7 +87,12 @@ class TaskView {
     if (this.items.length > MAX_ITEMS) this.items.splice(0, this.items.length - MAX_ITEMS);
     this.render(item);
     this.setStatus(this.state);
-    sessionStorage.setItem(this.key, JSON.stringify({ lastSeq: this.lastSeq, state: this.state, items: this.items }));
+    this.save();
+  }
+
+  save() {
+    sessionStorage.setItem(this.key, JSON.stringify(
+      { epoch: this.epoch, lastSeq: this.lastSeq, state: this.state, items: this.items }));
   }
 
   closed(event) {
@@ -92,7 +112,10 @@ class TaskView {
 
   render(item) {
     const li = document.createElement("li");
-    if (item.gap) {
+    if (item.notice) {
+      li.className = "gap";
+      li.textContent = item.text;
+    } else if (item.gap) {
       li.className = "gap";
       li.dataset.first = item.first;
       li.dataset.last = item.last;
