@@ -20,7 +20,10 @@ Theory of operation:
    existed); a backlog of one to three ``Log`` then a ``Connect`` whose sends wait at a
    gate, so the connect is held mid-flush; or a gated ``Connect`` followed by two ``Log``,
    so live sends queue behind a stalled one. With the last two, whatever is drawn next
-   (live logs, failures, a disconnect, a second connect) meets a send in progress.
+   (live logs, failures, a disconnect, a second connect) meets a send in progress. A
+   subject that claims ``resume`` has two more: two ``Log`` then a resuming ``Connect``
+   whose accept waits, alone or followed by a ``Disconnect`` and a ``Log`` of its task
+   (the task is reset under the resume in progress, RES-4).
 """
 
 from __future__ import annotations
@@ -84,9 +87,10 @@ def _ops(subject: Subject) -> st.SearchStrategy:
 
 
 def _openings(subject: Subject) -> st.SearchStrategy[tuple]:
-    """How a program begins: nothing, a backlog then a gated client, or a gated client then
-    two logs (see 4. in the module docstring). The last two make what follows (live logs,
-    failures, a disconnect, a second connect) meet a send in progress with messages queued."""
+    """How a program begins: nothing, a backlog then a gated client, a gated client then
+    two logs, or (with ``resume``) a resume in progress (see 4. in the module docstring).
+    The gated ones make what follows (live logs, failures, a disconnect, a second connect)
+    meet a send in progress with messages queued."""
     task = st.sampled_from([0, 0, 0, 1])
     backlog = st.integers(1, 3).flatmap(lambda n: task.map(lambda t: (Log(task=t),) * n + (Connect(task=t, behaviour="gate"),)))
     live = task.map(lambda t: (Connect(task=t, behaviour="gate"), Log(task=t), Log(task=t)))
@@ -94,7 +98,9 @@ def _openings(subject: Subject) -> st.SearchStrategy[tuple]:
         return st.one_of(st.just(()), backlog, live)
     # a resume whose accept waits: a disconnect and new logs may come before it attaches (RES-4)
     resume = task.map(lambda t: (Log(task=t), Log(task=t), Connect(task=t, behaviour="gate_accept", after_seq=2)))
-    return st.one_of(st.just(()), backlog, live, resume)
+    # ...and the race itself: the task is reset and logged to again before that accept returns
+    race = resume.map(lambda ops: ops + (Disconnect(task=ops[0].task), Log(task=ops[0].task)))
+    return st.one_of(st.just(()), backlog, live, resume, race)
 
 
 def programs(subject: Subject, max_ops: int = 24) -> st.SearchStrategy[Program]:

@@ -2,7 +2,7 @@
 
 Each is the reference ``ConnectionManager`` with the old behaviour put back in one place;
 ``breaks`` names the rule, and the factory claims every capability, like the reference.
-The generated programs must find the first two on their own (hand-over cancellation, a
+The generated programs find the first two on their own (hand-over cancellation, a
 resume in progress while its task is reset); the scripted CANC-2 check finds the third and
 the scripted THR-2 check of a thread waiting at shutdown the fourth.
 """
