@@ -43,6 +43,7 @@ from ._message import (
     GapNotice,
     LogMessage,
     Opening,
+    log_prefix,
     check_finished,
     check_level,
     check_message,
@@ -94,7 +95,7 @@ class TaskState:
     __slots__ = (
         "task_id", "next_seq", "queue", "history", "gaps", "in_flight", "sent_through",
         "forgotten_through", "connection", "finished_seq", "dropped", "delivered",
-        "failed_sends", "last_activity", "closed", "lock", "epoch",
+        "failed_sends", "last_activity", "closed", "lock", "epoch", "idle", "json_prefix",
     )
 
     def __init__(self, task_id: str, now: float, history_size: int, lock: Any, epoch: str = "") -> None:
@@ -113,6 +114,12 @@ class TaskState:
         self.last_activity = now
         self.closed = False
         self.lock = lock
+        #: True when a new message may go straight to the socket: a client is attached and
+        #: open, the lock is free, the queue is empty, nothing is in flight and nothing is
+        #: owed (replay, untold gaps); the task is neither closed nor finished. Only
+        #: ManagerCore.settle sets it True (see there); it is a summary, never a source.
+        self.idle = False
+        self.json_prefix = log_prefix(task_id)  # the encoded task id, once per task (WIRE-1)
 
 
 class ManagerCore:
@@ -150,6 +157,27 @@ class ManagerCore:
         self.epoch_prefix = secrets.token_hex(4)
         self.incarnations = 0
 
+    # -- the idle summary ------------------------------------------------------------------
+
+    @staticmethod
+    def is_idle(state: TaskState) -> bool:
+        """What ``state.idle`` summarises, computed from the state itself."""
+        connection = state.connection
+        return (connection is not None and not connection.ended and not state.closed
+                and not state.finished_seq and state.in_flight is None and not state.queue
+                and not connection.replay and not (state.gaps and state.gaps[-1][1] > connection.cursor)
+                and (state.lock is None or not state.lock.locked()))
+
+    def settle(self, state: TaskState) -> None:
+        """The one place that recomputes ``state.idle`` (its single owner).
+
+        Every core method that changes what the summary covers calls it before returning;
+        the I/O layer calls it after it takes or lets go of the task's lock (the lock is the
+        I/O layer's, the core only asks ``locked()``). The only other write is the I/O
+        layer's claim, which sets it False as it takes the lock: a False is always safe (it
+        costs the slow path), a True only ever comes from here."""
+        state.idle = self.is_idle(state)
+
     # -- producing -------------------------------------------------------------------------
 
     def log(self, task_id: object, level: object, message: object,
@@ -186,6 +214,8 @@ class ManagerCore:
             state.finished_seq = seq
         state.last_activity = now
         self.logged += 1
+        if state.idle:
+            self.settle(state)  # the queue is no longer empty (a False stays False)
         if now >= self._next_sweep:
             self.sweep(now)
         return state, entry
@@ -289,7 +319,7 @@ class ManagerCore:
             # reported failed) are not sent twice.
             queue = state.queue
             while queue and queue[0].seq <= after_seq:
-                self._remember(state, queue.popleft())
+                self.remember(state, queue.popleft())
                 state.delivered += 1
                 self.delivered += 1
         if opening or stale is not None:
@@ -300,6 +330,7 @@ class ManagerCore:
         state.last_activity = self.clock()
         if old is not None:
             old.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+        self.settle(state)
         return connection, old
 
     def _replay(self, state: TaskState, after_seq: int) -> list:
@@ -325,6 +356,7 @@ class ManagerCore:
         state.connection = None
         state.last_activity = self.clock()
         connection.end(code, reason)
+        self.settle(state)
         return True
 
     def disconnect(self, task_id: object) -> int:
@@ -342,6 +374,7 @@ class ManagerCore:
         if state.connection is not None:
             state.connection.end(code, reason)
             state.connection = None
+        self.settle(state)
         return discarded
 
     # -- draining ------------------------------------------------------------------------
@@ -386,7 +419,7 @@ class ManagerCore:
             state.delivered += 1
             self.delivered += 1
             connection.cursor = last.seq  # above the cursor: queued seqs are new to a client
-            self._remember(state, last)
+            self.remember(state, last)
         elif type(last) is not Opening:
             # Notices, or a replayed message: only the cursors move.
             seq = last.seq if isinstance(last, LogMessage) else last.last_seq
@@ -396,7 +429,7 @@ class ManagerCore:
                 state.sent_through = seq
         return not (state.queue or connection.replay or state.gaps and state.gaps[-1][1] > connection.cursor)
 
-    def _remember(self, state: TaskState, message: LogMessage) -> None:
+    def remember(self, state: TaskState, message: LogMessage) -> None:
         state.sent_through = message.seq
         history = state.history
         if history is None:
@@ -417,27 +450,34 @@ class ManagerCore:
         # Notices and replayed history need no requeue: they are recomputed from the
         # cursor of whichever connection comes next.
         if message is not None and frames[-1] is message:
-            state.in_flight = None
-            if state.closed:
-                self.discarded += 1
-            else:
-                queue = state.queue
-                queue.appendleft(message)
-                if len(queue) > self.max_queue_size:
-                    # The newest message re-enters through the policy, which chooses what
-                    # gives way, the requeued one included.
-                    newest = queue.pop()
-                    try:
-                        victim = self._choose_victim(queue, newest)
-                    except PolicyError:
-                        # No caller to tell (FAIL-2): the oldest gives way. It is the requeued
-                        # message, never the finished one (that has the highest seq).
-                        victim = 0
-                    self._place(state, newest, victim)
+            self.put_back(state)
         if state.connection is connection:
             state.connection = None
             state.last_activity = self.clock()
         connection.end(code, reason)
+        self.settle(state)
+
+    def put_back(self, state: TaskState) -> None:
+        """The message in flight was not sent: it goes back to the front of the queue (or
+        is discarded with a closed task). Call with the task's lock held."""
+        message = state.in_flight
+        state.in_flight = None
+        if state.closed:
+            self.discarded += 1
+            return
+        queue = state.queue
+        queue.appendleft(message)
+        if len(queue) > self.max_queue_size:
+            # The newest message re-enters through the policy, which chooses what
+            # gives way, the requeued one included.
+            newest = queue.pop()
+            try:
+                victim = self._choose_victim(queue, newest)
+            except PolicyError:
+                # No caller to tell (FAIL-2): the oldest gives way. It is the requeued
+                # message, never the finished one (that has the highest seq).
+                victim = 0
+            self._place(state, newest, victim)
 
     # -- expiry --------------------------------------------------------------------------
 

@@ -28,10 +28,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
+from ._backend import Resumed, cancel_check, cancel_pending, deadline_scope_factory
 from ._core import Connection, ManagerCore, TaskState
 from ._errors import TaskLimitError
 from ._lock import TaskLock
-from ._message import LogMessage, check_after_seq, check_epoch, check_task_id, show
+from ._message import LEVELS, LogMessage, check_after_seq, check_epoch, check_task_id, log_json, show
 from ._policies import OverflowPolicy
 from ._stats import CloseCode, ManagerStatistics, TaskStatistics
 
@@ -46,31 +47,9 @@ V = TypeVar("V")
 CHECKPOINT_EVERY = 64
 
 _COROUTINE = types.CoroutineType
-
-try:  # the backend's own check: anyio's generic one looks the backend up on every call,
-    # which costs as much as a send_log (measured: 2.1 us against 0.56 us on asyncio)
-    from anyio._backends._asyncio import AsyncIOBackend as _AsyncIOBackend
-
-    _asyncio_cancel_check = _AsyncIOBackend.checkpoint_if_cancelled
-except (ImportError, AttributeError):  # pragma: no cover - a future anyio
-    _asyncio_cancel_check = anyio.lowlevel.checkpoint_if_cancelled
-_other_cancel_check: Any = None
-
-
-def _cancel_check() -> Any:
-    """The running backend's ``checkpoint_if_cancelled``: raises if the caller is cancelled."""
-    global _other_cancel_check
-    if asyncio._get_running_loop() is not None:
-        return _asyncio_cancel_check
-    if _other_cancel_check is None:
-        try:
-            import trio
-
-            _other_cancel_check = trio.lowlevel.checkpoint_if_cancelled
-        except ImportError:  # pragma: no cover - anyio runs on asyncio or trio
-            _other_cancel_check = anyio.lowlevel.checkpoint_if_cancelled
-    return _other_cancel_check
-
+_LEVELS_GET = LEVELS.get
+_NUMBER_TYPES = (int, float)  # exact types: bool, NaN and subclasses take the slow path
+_new_message = tuple.__new__  # as the core does: LogMessage's own __new__ costs a frame
 
 class _TaskView(Mapping[str, V]):
     """A read-only live view of one field of every task, for the seed's attribute names."""
@@ -123,51 +102,6 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
     if bad:
         raise ValueError(f"{name}={show(value)} is not allowed; expected {allowed}")
     return number if integer else value if type(value) is int else number
-
-
-def _deadline_scope_factory() -> tuple[Any, Callable[[], float]] | None:
-    """None on asyncio (``_drain`` uses ``asyncio.timeout`` there); otherwise a cancel scope
-    class and its clock: trio's own when on trio (anyio's wrapper costs more per send)."""
-    if asyncio._get_running_loop() is not None:
-        return None
-    try:
-        import trio
-
-        trio.lowlevel.current_task()  # raises unless trio is running this task
-    except (ImportError, RuntimeError):
-        return anyio.CancelScope, anyio.current_time
-    return trio.CancelScope, trio.current_time
-
-
-class _Resumed:
-    """The rest of a coroutine whose first step already ran: ``await`` would do the same.
-
-    ``asyncio.timeout`` is a task-level deadline, not a scope on a stack, so it may begin
-    after the send's first step even if that step opened a cancel scope of its own."""
-
-    __slots__ = ("_coroutine", "_suspended_on")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], suspended_on: Any) -> None:
-        self._coroutine, self._suspended_on = coroutine, suspended_on
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, value = self._coroutine, self._suspended_on
-        while True:
-            try:
-                received = yield value  # the send's own trap, handed to the event loop
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # cancellation and the deadline reach the send
-                try:
-                    value = coroutine.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = coroutine.send(received)
-                except StopIteration as stop:
-                    return stop.value
 
 
 class ConnectionManager:
@@ -268,7 +202,9 @@ class ConnectionManager:
                 await self._close_socket(websocket, CloseCode.TRY_AGAIN_LATER, "too many tasks")
                 raise
             lock = state.lock
-            if not lock.try_acquire():
+            if lock.try_acquire():
+                self._core.settle(state)
+            else:
                 await self._acquire(state)
             try:
                 if state.closed:
@@ -280,7 +216,7 @@ class ConnectionManager:
                     await self._close_socket(websocket, CloseCode.POLICY_VIOLATION, "after_seq is beyond the task")
                     raise
                 # A socket lives on one event loop: decide the timeout mechanism once.
-                connection.scope_factory = _deadline_scope_factory()
+                connection.scope_factory = deadline_scope_factory()
                 try:
                     if replaced is not None:
                         with anyio.CancelScope(shield=True):  # a cleanup, bounded by close_timeout
@@ -296,7 +232,7 @@ class ConnectionManager:
                     raise
                 return connection
             finally:
-                lock.release()
+                self._release(state)
 
     def disconnect(self, task_id: str) -> int:
         """Forget the task: its client, queue, history and lock. Idempotent.
@@ -319,11 +255,98 @@ class ConnectionManager:
         a failed send leaves the message queued for the next one. Every call is a checkpoint
         (``CANC-1``): a cancelled caller gets the cancellation, and its message, already
         logged, stays queued for whoever sends next (``FAIL-3``)."""
-        state, entry = self._core.log(task_id, level, message, progress, finished)
+        core = self._core
+        state = core.tasks.get(task_id) if type(task_id) is str else None
+        if (state is not None and state.idle and self._unyielded < CHECKPOINT_EVERY
+                and type(level) is str and (canonical_level := _LEVELS_GET(level)) is not None
+                and type(message) is str and message.isascii()
+                and (progress is None or type(progress) in _NUMBER_TYPES and 0 <= progress <= 100)
+                and (finished is False or finished is True)):
+            # The connected, idle path (state.idle: a client, the lock free, nothing queued,
+            # in flight or owed), all in this frame. Each check above is a fast path of the
+            # core's validation (VAL-1); whatever it does not accept takes the full path.
+            # From here to the first await, no other code runs: the state is as idle said.
+            self._unyielded += 1
+            now = core.clock()
+            seq = state.next_seq
+            entry = _new_message(LogMessage, (task_id, seq, now, canonical_level, message, progress, finished))
+            state.next_seq = seq + 1  # ORD-1: the seq is spent before any await
+            if finished:
+                state.finished_seq = seq
+            state.last_activity = now
+            core.logged += 1
+            # The claim: the lock is ours (try_acquire cannot fail: idle says it is free) and
+            # the message is in flight, outside the queue, where no cap can evict it. idle
+            # goes False with the lock, as settle would compute.
+            lock = state.lock
+            lock.try_acquire()
+            state.idle = False
+            state.in_flight = entry
+            if now >= core._next_sweep:
+                core.sweep(now)  # only tasks without a client go, so never this one
+            connection = state.connection
+            factory = connection.scope_factory  # None on asyncio; on trio, see _bounded
+            before = factory[2]() if factory is not None and factory[2] is not None else None
+            if cancel_pending():  # CANC-1: raises for a cancelled caller, message logged
+                try:
+                    await cancel_check()()
+                except BaseException:
+                    # The check yielded, so others may have queued behind the message: it
+                    # goes back to the front of the queue, and the lock to whoever can still
+                    # send it (FAIL-3). No await between here and the raise.
+                    core.put_back(state)
+                    self._abandon(state)
+                    raise
+            try:
+                sending = connection.websocket.send_text(log_json(
+                    state.json_prefix, seq, now, canonical_level, message, progress, finished))
+                if type(sending) is _COROUTINE and (factory is None or before is not None):
+                    try:
+                        suspended_on = sending.send(None)  # the first step, bare
+                    except StopIteration:
+                        suspended = False
+                    else:  # it waits: from now on it has send_timeout (ISO-1)
+                        await self._bounded(connection, sending, suspended_on, before)
+                        suspended = True
+                else:
+                    await self._bounded(connection, sending, None, None)
+                    suspended = True
+            except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
+                try:
+                    await self._send_failed(state, connection, (entry,), exc)
+                finally:
+                    self._release(state)
+                return entry
+            except BaseException:
+                try:
+                    await self._send_cancelled(state, connection, (entry,))
+                finally:
+                    self._release(state)
+                raise
+            # Delivered: what core.sent does for one message in flight, inline.
+            state.in_flight = None
+            state.delivered += 1
+            core.delivered += 1
+            connection.cursor = seq  # above the cursor: a new seq to this client
+            if state.history is None and not state.gaps:
+                state.sent_through = state.forgotten_through = seq
+            else:
+                core.remember(state, entry)
+            if suspended:
+                # Others ran while the send waited: a cancelled producer may have left a
+                # message with nobody to send it (FAIL-3, FLUSH-2); _drain takes it over.
+                try:
+                    await self._drain(state, connection, seq)
+                finally:
+                    self._release(state)
+            else:
+                self._release(state)
+            return entry
+        state, entry = core.log(task_id, level, message, progress, finished)
         try:
             if self._unyielded < CHECKPOINT_EVERY:
                 self._unyielded += 1
-                await _cancel_check()()
+                await cancel_check()()
             else:
                 self._unyielded = 0
                 await anyio.lowlevel.checkpoint()  # let other tasks run (a tight loop would not)
@@ -331,12 +354,15 @@ class ConnectionManager:
             # Nobody may be sending to this client now: if the lock is free, make sure
             # someone drains (a holder takes what a cancelled caller left by itself).
             if state.connection is not None and state.lock.try_acquire():
+                self._core.settle(state)
                 self._abandon(state)
             raise
         if state.connection is None:
             return entry
         lock = state.lock
-        if not lock.try_acquire():  # the usual case costs no await
+        if lock.try_acquire():  # the usual case costs no await
+            core.settle(state)
+        else:
             await self._acquire(state)
             self._unyielded = 0
         try:
@@ -344,8 +370,80 @@ class ConnectionManager:
             if connection is not None:
                 await self._drain(state, connection, entry.seq)
         finally:
-            lock.release()
+            self._release(state)
         return entry
+
+    async def _send(self, connection: Connection, sending: Any) -> bool:
+        """Await one send (``sending``, what ``send_text`` returned); True if it had to
+        wait. Raises TimeoutError if it waited longer than ``send_timeout``."""
+        factory = connection.scope_factory
+        before = factory[2]() if factory is not None and factory[2] is not None else None
+        if type(sending) is not _COROUTINE or (factory is not None and before is None):
+            await self._bounded(connection, sending, None, None)  # bounded whole
+            return True
+        try:
+            suspended_on = sending.send(None)  # the first step, bare
+        except StopIteration:
+            return False
+        await self._bounded(connection, sending, suspended_on, before)
+        return True
+
+    async def _bounded(self, connection: Connection, sending: Any, suspended_on: Any, before: Any) -> None:
+        """The rest of a send that suspended on ``suspended_on`` after its first step (or
+        all of ``sending``, an awaitable that is not a coroutine, when that is None), within
+        ``send_timeout`` from now; ``before`` is the task's trio cancel status before the
+        first step. Raises TimeoutError when the deadline cut it short (module _backend)."""
+        timeout = self.send_timeout
+        rest = sending if suspended_on is None else Resumed(sending, suspended_on)
+        factory = connection.scope_factory
+        if timeout is None:
+            await rest
+            return
+        if factory is None:  # asyncio: a task deadline may begin after the first step
+            async with asyncio.timeout(timeout):
+                await rest
+            return
+        scope_type, now, current_status, open_late = factory
+        scope = scope_type(deadline=now() + timeout)
+        if before is None or current_status() is before:
+            # Not stepped yet, or the send waits in no scope of its own: ours goes on top.
+            with scope:
+                await rest
+        else:
+            # The send waits inside scopes it opened (a fake's abort scope, a move_on): ours
+            # goes below them, where it would be had it been entered before the first step.
+            open_late(scope, before)
+            try:
+                await rest
+            except BaseException as exc:
+                if not scope.__exit__(type(exc), exc, exc.__traceback__):
+                    raise
+            else:
+                scope.__exit__(None, None, None)
+        if scope.cancelled_caught:
+            raise TimeoutError
+
+    async def _send_failed(self, state: TaskState, connection: Connection, frames: Any,
+                           exc: Exception) -> None:
+        """A send raised or timed out: the client's fault, never the producer's (FAIL-2).
+        Requeue, end the connection, close its socket. Hold the lock."""
+        timed_out = isinstance(exc, TimeoutError)
+        code = CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED
+        reason = "send timed out" if timed_out else f"send failed: {type(exc).__name__}"
+        self._core.send_failed(state, connection, frames, code, reason)
+        await self.close_connection(connection)
+
+    async def _send_cancelled(self, state: TaskState, connection: Connection, frames: Any) -> None:
+        """Cancelled mid-send: the frame may be half written, so this socket can no longer
+        be trusted with the stream; the message stays queued. Hold the lock."""
+        self._core.send_failed(state, connection, frames, CloseCode.SEND_FAILED, "send cancelled")
+        with anyio.CancelScope(shield=True):
+            await self.close_connection(connection)
+
+    def _release(self, state: TaskState) -> None:
+        """Let go of the task's lock (handing it to the oldest waiter), then settle idle."""
+        state.lock.release()
+        self._core.settle(state)
 
     def get_connection_status(self, task_id: str) -> bool:
         state = self._core.tasks.get(check_task_id(task_id))
@@ -376,11 +474,14 @@ class ConnectionManager:
 
         A waiter cancelled in the round the lock is handed to it cannot drain what the
         previous holder left for it: ``_abandon`` passes that on."""
-        await state.lock.acquire(lambda: self._abandon(state))
+        try:
+            await state.lock.acquire(lambda: self._abandon(state))
+        finally:
+            self._core.settle(state)  # held, or (cancelled) passed on or freed
         try:
             # trio may resume a waiter with the lock before it delivers a cancellation that
             # came in the same round: send nothing then, rather than half a frame.
-            await _cancel_check()()
+            await cancel_check()()
         except BaseException:
             self._abandon(state)
             raise
@@ -393,7 +494,7 @@ class ConnectionManager:
         connection = state.connection
         if (lock.waiting() or connection is None or connection.ended or state.closed
                 or not (state.queue or connection.replay)):
-            lock.release()  # the next waiter drains through its own seq, past ours
+            self._release(state)  # the next waiter drains through its own seq, past ours
             return
 
         async def drain_abandoned() -> None:
@@ -401,7 +502,7 @@ class ConnectionManager:
                 if state.connection is connection:
                     await self._drain(state, connection, state.next_seq - 1)
             finally:
-                lock.release()
+                self._release(state)
 
         if asyncio._get_running_loop() is not None:
             task = asyncio.get_running_loop().create_task(drain_abandoned())
@@ -436,7 +537,6 @@ class ConnectionManager:
         holder (no one is waiting after it) takes what is left (``FAIL-3``, ``FLUSH-2``)."""
         core = self._core
         send_text = connection.websocket.send_text
-        timeout = self.send_timeout
         while True:
             frames = core.next_frames(state, connection, through_seq)
             if frames is None:
@@ -447,47 +547,13 @@ class ConnectionManager:
                 through_seq = last_seq  # take over what a cancelled waiter left behind
                 continue
             try:
-                if timeout is None:
-                    for frame in frames:
-                        await send_text(frame.to_json())
-                elif connection.scope_factory is None:  # asyncio
-                    for frame in frames:
-                        # Most sends finish without suspending, and a timer costs more
-                        # than the rest of a send: run the first step bare, and only a
-                        # send that has to wait gets a deadline (see _Resumed).
-                        sending = send_text(frame.to_json())
-                        if type(sending) is not _COROUTINE:  # a Future, or another awaitable
-                            async with asyncio.timeout(timeout):
-                                await sending
-                            continue
-                        try:
-                            suspended_on = sending.send(None)
-                        except StopIteration:
-                            continue
-                        async with asyncio.timeout(timeout):
-                            await _Resumed(sending, suspended_on)
-                else:
-                    # trio cannot start a deadline after the send began (its scopes form
-                    # a stack), so each send pays for one: the backend's own, cheapest.
-                    scope_factory, now = connection.scope_factory
-                    with scope_factory(deadline=now() + timeout) as scope:
-                        for frame in frames:
-                            await send_text(frame.to_json())
-                    if scope.cancelled_caught:
-                        raise TimeoutError
+                for frame in frames:
+                    await self._send(connection, send_text(frame.to_json()))
             except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
-                timed_out = isinstance(exc, TimeoutError)
-                code = CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED
-                reason = "send timed out" if timed_out else f"send failed: {type(exc).__name__}"
-                core.send_failed(state, connection, frames, code, reason)
-                await self.close_connection(connection)
+                await self._send_failed(state, connection, frames, exc)
                 return
             except BaseException:
-                # Cancelled mid-send: the frame may be half written, so this socket can no
-                # longer be trusted with the stream; the message stays queued.
-                core.send_failed(state, connection, frames, CloseCode.SEND_FAILED, "send cancelled")
-                with anyio.CancelScope(shield=True):
-                    await self.close_connection(connection)
+                await self._send_cancelled(state, connection, frames)
                 raise
             if core.sent(state, connection, frames):
                 return  # nothing left at all: no need to ask again
