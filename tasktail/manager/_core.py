@@ -159,24 +159,22 @@ class ManagerCore:
 
     # -- the idle summary ------------------------------------------------------------------
 
-    @staticmethod
-    def is_idle(state: TaskState) -> bool:
-        """What ``state.idle`` summarises, computed from the state itself."""
-        connection = state.connection
-        return (connection is not None and not connection.ended and not state.closed
-                and not state.finished_seq and state.in_flight is None and not state.queue
-                and not connection.replay and not (state.gaps and state.gaps[-1][1] > connection.cursor)
-                and (state.lock is None or not state.lock.locked()))
-
     def settle(self, state: TaskState) -> None:
-        """The one place that recomputes ``state.idle`` (its single owner).
+        """The one place that computes ``state.idle`` (its single owner).
 
         Every core method that changes what the summary covers calls it before returning;
         the I/O layer calls it after it takes or lets go of the task's lock (the lock is the
-        I/O layer's, the core only asks ``locked()``). The only other write is the I/O
+        I/O layer's: the core only asks ``locked()``). The only other write is the I/O
         layer's claim, which sets it False as it takes the lock: a False is always safe (it
-        costs the slow path), a True only ever comes from here."""
-        state.idle = self.is_idle(state)
+        costs the slow path), a True only ever comes from here. A property test
+        (tests/manager/test_idle.py) checks it against the state after every operation."""
+        connection = state.connection
+        lock = state.lock
+        state.idle = (connection is not None and not connection.ended and not state.closed
+                      and not state.finished_seq and state.in_flight is None and not state.queue
+                      and not connection.replay
+                      and not (state.gaps and state.gaps[-1][1] > connection.cursor)
+                      and (lock is None or not lock.locked()))
 
     # -- producing -------------------------------------------------------------------------
 

@@ -340,7 +340,8 @@ class ConnectionManager:
                 finally:
                     self._release(state)
             else:
-                self._release(state)
+                lock.release()
+                core.settle(state)
             return entry
         state, entry = core.log(task_id, level, message, progress, finished)
         try:
