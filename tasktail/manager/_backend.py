@@ -4,9 +4,10 @@ Theory of operation:
 
 1. **Is the caller cancelled?** ``send_log`` asks on every call (``CANC-1``). The backends'
    own ``checkpoint_if_cancelled`` cost almost as much as the rest of a send (1.5 us on
-   asyncio: a weak-key lookup and a coroutine), so :func:`cancel_pending` first answers the
-   same question synchronously from the state those functions read; only a caller that is
-   cancelled (or a state it cannot read) goes through :func:`cancel_check`, which raises.
+   asyncio: a ``getpid()`` system call, a weak-key lookup and a coroutine), so
+   ``LoopIO.cancel_pending`` first answers the same question synchronously from the state
+   those functions read; only a caller that is cancelled (or a state it cannot read) goes
+   through :func:`cancel_check`, which raises.
 2. **Bounding a send** (``ISO-1``): most sends finish without suspending, and a deadline
    costs more than the rest of a send (a trio cancel scope: about 5 us). The manager takes a
    send's first step bare and gives only a send that suspends a deadline, from then on.
@@ -28,7 +29,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-__all__ = ["cancel_pending", "cancel_check", "deadline_scope_factory", "Resumed"]
+__all__ = ["LoopIO", "cancel_check", "Resumed"]
 
 _get_running_loop = asyncio._get_running_loop
 
@@ -57,7 +58,49 @@ def cancel_check() -> Any:
     return _other_cancel_check
 
 
-# -- cancel_pending ------------------------------------------------------------------------
+# -- one event loop's answers ----------------------------------------------------------------
+
+
+class LoopIO:
+    """What the live path asks of the event loop a connection lives on, decided once per
+    connection (a socket lives on one event loop).
+
+    ``cancel_pending()``: True if :func:`cancel_check` may raise for the calling task, False
+    only when it certainly would not; it reads what the backend's own check reads, without
+    a coroutine, and without ``asyncio._get_running_loop()``, which costs a ``getpid()``
+    system call on every call (CPython 3.11). ``scope_type`` is None on asyncio (a task
+    deadline, ``asyncio.timeout``, may start after a send's first step), otherwise a cancel
+    scope class and ``now`` its clock; ``current_status`` and ``open_late`` open a scope
+    late on trio (see :func:`_trio_late_scope_hook`), None where that cannot be done."""
+
+    __slots__ = ("cancel_pending", "scope_type", "now", "current_status", "open_late")
+
+    def __init__(self) -> None:
+        loop = _get_running_loop()
+        self.current_status = self.open_late = None
+        if loop is not None:
+            self.scope_type = self.now = None
+            self.cancel_pending = _asyncio_cancel_pending(loop)
+            return
+        try:
+            import trio
+
+            trio.lowlevel.current_task()  # raises unless trio is running this task
+        except (ImportError, RuntimeError):
+            self.scope_type, self.now = anyio.CancelScope, anyio.current_time
+            self.cancel_pending = _always
+            return
+        # trio's own scope: anyio's wrapper costs more per send
+        self.scope_type, self.now = trio.CancelScope, trio.current_time
+        self.cancel_pending = _trio_cancel_pending(trio.lowlevel.current_task)
+        hook = _trio_late_scope_hook()
+        if hook is not None:
+            self.current_status, self.open_late = hook
+
+
+def _always() -> bool:
+    return True
+
 
 try:
     from anyio._backends._asyncio import _task_states as _anyio_task_states
@@ -67,27 +110,23 @@ except (ImportError, AttributeError):  # pragma: no cover - a future anyio or Py
     _anyio_task_states = None
     _current_tasks = None
 
-#: (weak reference to the asyncio task last asked about, anyio's state of that task):
-#: replaced whole, so a reader on another event loop's thread never sees a torn pair.
-_asyncio_probe: tuple[Any, Any] = (None, None)
-_trio_probe: Any = None  # trio.lowlevel.current_task, once trio has been seen
 
+def _asyncio_cancel_pending(loop: Any) -> Callable[[], bool]:
+    if _current_tasks is None:  # pragma: no cover - a future anyio or Python
+        return _always
+    current_task = _current_tasks.get
+    # (weak reference to the task last asked about, anyio's state of that task), replaced
+    # whole; one per loop, so only that loop's thread reads it
+    probe: list[Any] = [None, None]
 
-def cancel_pending() -> bool:
-    """True if :func:`cancel_check` may raise for the calling task; False only when it
-    certainly would not. Reads what the backend's own check reads, without a coroutine."""
-    global _asyncio_probe, _trio_probe
-    loop = _get_running_loop()
-    if loop is not None:
-        if _current_tasks is None:  # pragma: no cover - a future anyio or Python
-            return True
-        task = _current_tasks.get(loop)
-        ref, task_state = _asyncio_probe
+    def cancel_pending() -> bool:
+        task = current_task(loop)
+        ref, task_state = probe
         if ref is None or ref() is not task:
             if task is None:
                 return False
             task_state = _anyio_task_states.get(task)
-            _asyncio_probe = (weakref.ref(task), task_state)
+            probe[:] = (weakref.ref(task), task_state)
         if task_state is None:
             return False  # a task anyio does not know has no anyio scope to be cancelled by
         scope = task_state.cancel_scope
@@ -101,40 +140,20 @@ def cancel_pending() -> bool:
         except AttributeError:  # pragma: no cover - a future anyio
             return True
         return False
-    if _trio_probe is None:
-        try:
-            import trio
 
-            _trio_probe = trio.lowlevel.current_task
-        except ImportError:  # pragma: no cover - anyio runs on asyncio or trio
+    return cancel_pending
+
+
+def _trio_cancel_pending(current_task: Callable[[], Any]) -> Callable[[], bool]:
+    def cancel_pending() -> bool:
+        try:  # exactly what trio's checkpoint_if_cancelled reads
+            task = current_task()
+            runner = task._runner
+            return task._cancel_status.effectively_cancelled or (task is runner.main_task and runner.ki_pending)
+        except AttributeError:  # pragma: no cover - another trio
             return True
-    try:  # exactly what trio's checkpoint_if_cancelled reads
-        task = _trio_probe()
-        runner = task._runner
-        return task._cancel_status.effectively_cancelled or (task is runner.main_task and runner.ki_pending)
-    except (AttributeError, RuntimeError):  # another trio, or not trio at all
-        return True
 
-
-# -- bounding a send -----------------------------------------------------------------------
-
-
-def deadline_scope_factory() -> tuple[Any, Callable[[], float], Any, Any] | None:
-    """How a send is bounded on the running event loop: None on asyncio (a task deadline,
-    ``asyncio.timeout``, may start after the send's first step); otherwise a cancel scope
-    class, its clock, and ``current_status``, ``open_late`` (see
-    :func:`_trio_late_scope_hook`), both None where a scope cannot be opened late: trio's
-    own scope (anyio's wrapper costs more per send), anyio's on anything else."""
-    if _get_running_loop() is not None:
-        return None
-    try:
-        import trio
-
-        trio.lowlevel.current_task()  # raises unless trio is running this task
-    except (ImportError, RuntimeError):
-        return anyio.CancelScope, anyio.current_time, None, None
-    hook = _trio_late_scope_hook()
-    return (trio.CancelScope, trio.current_time) + (hook if hook is not None else (None, None))
+    return cancel_pending
 
 
 _trio_hook: Any = False  # not looked for yet

@@ -65,7 +65,7 @@ class Connection:
     """One client socket attached to one task, as the core sees it."""
 
     __slots__ = ("websocket", "task_id", "epoch", "cursor", "replay", "ended", "close_code", "close_reason",
-                 "on_end", "socket_closed", "scope_factory")
+                 "on_end")
 
     def __init__(self, websocket: Any, task_id: str, cursor: int, replay: deque, epoch: str = "") -> None:
         self.websocket = websocket
@@ -77,8 +77,6 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.on_end: Callable[[], None] | None = None  # set by the I/O layer to wake waiters
-        self.socket_closed = False  # the I/O layer has sent (or tried) the close frame
-        self.scope_factory: Any = None  # set by the I/O layer: how it bounds a send in time
 
     def end(self, code: int, reason: str) -> None:
         if not self.ended:
@@ -127,7 +125,8 @@ class ManagerCore:
 
     __slots__ = ("max_queue_size", "overflow", "history_size", "task_ttl", "max_tasks", "clock",
                  "lock_factory", "tasks", "logged", "dropped", "delivered", "failed_sends",
-                 "discarded", "expired_tasks", "_next_sweep", "epoch_prefix", "incarnations")
+                 "discarded", "expired_tasks", "_next_sweep", "epoch_prefix", "incarnations",
+                 "connection_factory")
 
     def __init__(
         self,
@@ -139,6 +138,7 @@ class ManagerCore:
         max_tasks: int | None,
         clock: Callable[[], float],
         lock_factory: Callable[[], Any] = lambda: None,
+        connection_factory: Callable[..., Connection] = Connection,
     ) -> None:
         self.max_queue_size = max_queue_size
         self.overflow = DropOldest() if overflow is None else overflow
@@ -147,6 +147,7 @@ class ManagerCore:
         self.max_tasks = max_tasks
         self.clock = clock
         self.lock_factory = lock_factory
+        self.connection_factory = connection_factory  # the I/O layer's subclass, with its fields
         self.tasks: dict[str, TaskState] = {}
         self.logged = self.dropped = self.delivered = self.failed_sends = self.discarded = self.expired_tasks = 0
         self._next_sweep = clock() + task_ttl / 8 if task_ttl is not None else float("inf")
@@ -162,12 +163,15 @@ class ManagerCore:
     def settle(self, state: TaskState) -> None:
         """The one place that computes ``state.idle`` (its single owner).
 
-        Every core method that changes what the summary covers calls it before returning;
-        the I/O layer calls it after it takes or lets go of the task's lock (the lock is the
-        I/O layer's: the core only asks ``locked()``). The only other write is the I/O
-        layer's claim, which sets it False as it takes the lock: a False is always safe (it
-        costs the slow path), a True only ever comes from here. A property test
-        (tests/manager/test_idle.py) checks it against the state after every operation."""
+        No other code writes it. Every core method that changes what the summary covers
+        calls it before returning; the I/O layer calls it after it takes or lets go of the
+        task's lock (the lock is the I/O layer's: the core only asks ``locked()``), and
+        before any await while it holds the lock. The I/O layer's idle path is the one
+        exception it documents: it takes the lock and, if its send finishes without
+        waiting, lets go of it again with no await in between, and calls this only if the
+        message was the last (finished) or someone else settled meanwhile. A property test
+        (tests/manager/test_idle.py) checks the flag against the state after every
+        operation."""
         connection = state.connection
         lock = state.lock
         state.idle = (connection is not None and not connection.ended and not state.closed
@@ -322,7 +326,7 @@ class ManagerCore:
                 self.delivered += 1
         if opening or stale is not None:
             replay.appendleft(Opening(state.task_id, state.epoch, state.next_seq - 1, stale))
-        connection = Connection(websocket, state.task_id, cursor, replay, state.epoch)
+        connection = self.connection_factory(websocket, state.task_id, cursor, replay, state.epoch)
         old = state.connection
         state.connection = connection
         state.last_activity = self.clock()

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
-from ._backend import Resumed, cancel_check, cancel_pending, deadline_scope_factory
+from ._backend import LoopIO, Resumed, cancel_check
 from ._core import Connection, ManagerCore, TaskState
 from ._errors import TaskLimitError
 from ._lock import TaskLock
@@ -50,6 +50,7 @@ _COROUTINE = types.CoroutineType
 _LEVELS_GET = LEVELS.get
 _NUMBER_TYPES = (int, float)  # exact types: bool, NaN and subclasses take the slow path
 _new_message = tuple.__new__  # as the core does: LogMessage's own __new__ costs a frame
+_RETURNED = object()  # what next() gives for a send that returned without suspending
 
 class _TaskView(Mapping[str, V]):
     """A read-only live view of one field of every task, for the seed's attribute names."""
@@ -104,6 +105,17 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
     return number if integer else value if type(value) is int else number
 
 
+class _Client(Connection):
+    """A connection as the I/O layer keeps it: the core's fields, and two of its own."""
+
+    __slots__ = ("socket_closed", "io")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.socket_closed = False  # the close frame has been sent (or tried)
+        self.io: LoopIO | None = None  # what the live path asks of its event loop
+
+
 class ConnectionManager:
     """Streams each task's log messages to its WebSocket client, queueing while none is there.
 
@@ -152,6 +164,7 @@ class ConnectionManager:
             max_tasks=max_tasks,
             clock=clock,
             lock_factory=TaskLock,
+            connection_factory=_Client,
         )
         tasks = self._core.tasks
         #: task_id -> the websocket of its current client (seed name; a read-only view)
@@ -216,7 +229,7 @@ class ConnectionManager:
                     await self._close_socket(websocket, CloseCode.POLICY_VIOLATION, "after_seq is beyond the task")
                     raise
                 # A socket lives on one event loop: decide the timeout mechanism once.
-                connection.scope_factory = deadline_scope_factory()
+                connection.io = LoopIO()
                 try:
                     if replaced is not None:
                         with anyio.CancelScope(shield=True):  # a cleanup, bounded by close_timeout
@@ -261,11 +274,19 @@ class ConnectionManager:
                 and type(level) is str and (canonical_level := _LEVELS_GET(level)) is not None
                 and type(message) is str and message.isascii()
                 and (progress is None or type(progress) in _NUMBER_TYPES and 0 <= progress <= 100)
-                and (finished is False or finished is True)):
+                and (finished is False or finished is True)
+                and (lock := state.lock).try_acquire()):
             # The connected, idle path (state.idle: a client, the lock free, nothing queued,
             # in flight or owed), all in this frame. Each check above is a fast path of the
             # core's validation (VAL-1); whatever it does not accept takes the full path.
-            # From here to the first await, no other code runs: the state is as idle said.
+            # The lock is ours now. (It is free whenever idle is True, but for code that
+            # the socket's own send runs while we hold it: that code finds it taken.)
+            #
+            # idle stays True while we hold the lock and nothing awaits: only settle writes
+            # it, and every change to what it summarises calls settle, which computes False
+            # while the lock is held. Before any await below, settle runs (so others see
+            # False); after a send that did not wait, a True still there means nothing
+            # changed but what this frame did itself.
             self._unyielded += 1
             now = core.clock()
             seq = state.next_seq
@@ -275,19 +296,15 @@ class ConnectionManager:
                 state.finished_seq = seq
             state.last_activity = now
             core.logged += 1
-            # The claim: the lock is ours (try_acquire cannot fail: idle says it is free) and
-            # the message is in flight, outside the queue, where no cap can evict it. idle
-            # goes False with the lock, as settle would compute.
-            lock = state.lock
-            lock.try_acquire()
-            state.idle = False
-            state.in_flight = entry
+            state.in_flight = entry  # outside the queue, where no cap can evict it
             if now >= core._next_sweep:
                 core.sweep(now)  # only tasks without a client go, so never this one
             connection = state.connection
-            factory = connection.scope_factory  # None on asyncio; on trio, see _bounded
-            before = factory[2]() if factory is not None and factory[2] is not None else None
-            if cancel_pending():  # CANC-1: raises for a cancelled caller, message logged
+            io = connection.io
+            status = io.current_status  # None but on trio (see _bounded)
+            before = status() if status is not None else None
+            if io.cancel_pending():  # CANC-1: raises for a cancelled caller, message logged
+                core.settle(state)  # (False: the lock is held) before the check awaits
                 try:
                     await cancel_check()()
                 except BaseException:
@@ -300,15 +317,18 @@ class ConnectionManager:
             try:
                 sending = connection.websocket.send_text(log_json(
                     state.json_prefix, seq, now, canonical_level, message, progress, finished))
-                if type(sending) is _COROUTINE and (factory is None or before is not None):
-                    try:
-                        suspended_on = sending.send(None)  # the first step, bare
-                    except StopIteration:
+                if type(sending) is _COROUTINE and (io.scope_type is None or before is not None):
+                    # The first step, bare: a send that returns never raises StopIteration
+                    # this way (cheaper than coroutine.send).
+                    suspended_on = next(sending.__await__(), _RETURNED)
+                    if suspended_on is _RETURNED:
                         suspended = False
                     else:  # it waits: from now on it has send_timeout (ISO-1)
+                        core.settle(state)  # (False: the lock is held) before we await
                         await self._bounded(connection, sending, suspended_on, before)
                         suspended = True
                 else:
+                    core.settle(state)
                     await self._bounded(connection, sending, None, None)
                     suspended = True
             except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
@@ -340,8 +360,9 @@ class ConnectionManager:
                 finally:
                     self._release(state)
             else:
-                lock.release()
-                core.settle(state)
+                lock.release()  # nobody can have queued for it: that takes an await
+                if finished or not state.idle:
+                    core.settle(state)  # finished, or someone changed the state meanwhile
             return entry
         state, entry = core.log(task_id, level, message, progress, finished)
         try:
@@ -377,14 +398,14 @@ class ConnectionManager:
     async def _send(self, connection: Connection, sending: Any) -> bool:
         """Await one send (``sending``, what ``send_text`` returned); True if it had to
         wait. Raises TimeoutError if it waited longer than ``send_timeout``."""
-        factory = connection.scope_factory
-        before = factory[2]() if factory is not None and factory[2] is not None else None
-        if type(sending) is not _COROUTINE or (factory is not None and before is None):
+        io = connection.io
+        status = io.current_status
+        before = status() if status is not None else None
+        if type(sending) is not _COROUTINE or (io.scope_type is not None and before is None):
             await self._bounded(connection, sending, None, None)  # bounded whole
             return True
-        try:
-            suspended_on = sending.send(None)  # the first step, bare
-        except StopIteration:
+        suspended_on = next(sending.__await__(), _RETURNED)  # the first step, bare
+        if suspended_on is _RETURNED:
             return False
         await self._bounded(connection, sending, suspended_on, before)
         return True
@@ -396,24 +417,23 @@ class ConnectionManager:
         first step. Raises TimeoutError when the deadline cut it short (module _backend)."""
         timeout = self.send_timeout
         rest = sending if suspended_on is None else Resumed(sending, suspended_on)
-        factory = connection.scope_factory
+        io = connection.io
         if timeout is None:
             await rest
             return
-        if factory is None:  # asyncio: a task deadline may begin after the first step
+        if io.scope_type is None:  # asyncio: a task deadline may begin after the first step
             async with asyncio.timeout(timeout):
                 await rest
             return
-        scope_type, now, current_status, open_late = factory
-        scope = scope_type(deadline=now() + timeout)
-        if before is None or current_status() is before:
+        scope = io.scope_type(deadline=io.now() + timeout)
+        if before is None or io.current_status() is before:
             # Not stepped yet, or the send waits in no scope of its own: ours goes on top.
             with scope:
                 await rest
         else:
             # The send waits inside scopes it opened (a fake's abort scope, a move_on): ours
             # goes below them, where it would be had it been entered before the first step.
-            open_late(scope, before)
+            io.open_late(scope, before)
             try:
                 await rest
             except BaseException as exc:

@@ -93,12 +93,14 @@ def log_json(prefix: str, seq: int, timestamp: float, level: str, message: str,
     second = int(timestamp)
     cached = _second_cache  # one read: the pair cannot change under us
     stamp = cached[1] if cached[0] == second else _second_prefix(second)
-    return (
-        f'{prefix}{seq},"timestamp":"{stamp}.{int((timestamp - second) * 1e6):06d}Z","level":"{level}",'
-        f'"message":{encode_basestring(message)},'
-        f'"progress":{"null" if progress is None else repr(progress)},'
-        f'"finished":{"true" if finished else "false"}}}'
-    )
+    # One join of literal pieces: measurably cheaper than an f-string with a format spec
+    # (this runs once per message); "%06d" truncates the float like int() would.
+    return "".join((
+        prefix, str(seq), ',"timestamp":"', stamp, ".", "%06d" % ((timestamp - second) * 1e6),
+        'Z","level":"', level, '","message":', encode_basestring(message),
+        ',"progress":', "null" if progress is None else repr(progress),
+        ',"finished":true}' if finished else ',"finished":false}',
+    ))
 
 
 class GapNotice(NamedTuple):
