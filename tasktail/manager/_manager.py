@@ -108,12 +108,16 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
 class _Client(Connection):
     """A connection as the I/O layer keeps it: the core's fields, and two of its own."""
 
-    __slots__ = ("socket_closed", "io")
+    __slots__ = ("socket_closed", "io", "send_text")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.socket_closed = False  # the close frame has been sent (or tried)
         self.io: LoopIO | None = None  # what the live path asks of its event loop
+        try:  # bound once, not once per message; a socket without one fails its first send
+            self.send_text = self.websocket.send_text
+        except Exception:
+            self.send_text = None
 
 
 class ConnectionManager:
@@ -275,12 +279,14 @@ class ConnectionManager:
                 and type(message) is str and message.isascii()
                 and (progress is None or type(progress) in _NUMBER_TYPES and 0 <= progress <= 100)
                 and (finished is False or finished is True)
-                and (lock := state.lock).try_acquire()):
+                and not (lock := state.lock)._locked):
             # The connected, idle path (state.idle: a client, the lock free, nothing queued,
             # in flight or owed), all in this frame. Each check above is a fast path of the
             # core's validation (VAL-1); whatever it does not accept takes the full path.
-            # The lock is ours now. (It is free whenever idle is True, but for code that
-            # the socket's own send runs while we hold it: that code finds it taken.)
+            # The lock is free (idle says so, except to code that the socket's own send
+            # runs while we hold it: that code finds it taken) and is ours from here: the
+            # flag flip of TaskLock.try_acquire, inline (see _lock.py).
+            lock._locked = True
             #
             # idle stays True while we hold the lock and nothing awaits: only settle writes
             # it, and every change to what it summarises calls settle, which computes False
@@ -315,7 +321,7 @@ class ConnectionManager:
                     self._abandon(state)
                     raise
             try:
-                sending = connection.websocket.send_text(log_json(
+                sending = connection.send_text(log_json(
                     state.json_prefix, seq, now, canonical_level, message, progress, finished))
                 if type(sending) is _COROUTINE and (io.scope_type is None or before is not None):
                     # The first step, bare: a send that returns never raises StopIteration
@@ -360,7 +366,7 @@ class ConnectionManager:
                 finally:
                     self._release(state)
             else:
-                lock.release()  # nobody can have queued for it: that takes an await
+                lock._locked = False  # TaskLock.release, inline: waiting for it takes an await
                 if finished or not state.idle:
                     core.settle(state)  # finished, or someone changed the state meanwhile
             return entry
@@ -557,7 +563,7 @@ class ConnectionManager:
         waiting for the lock leaves its message queued with nobody to send it, so the last
         holder (no one is waiting after it) takes what is left (``FAIL-3``, ``FLUSH-2``)."""
         core = self._core
-        send_text = connection.websocket.send_text
+        send_text = connection.send_text
         while True:
             frames = core.next_frames(state, connection, through_seq)
             if frames is None:
