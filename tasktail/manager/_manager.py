@@ -108,16 +108,12 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
 class _Client(Connection):
     """A connection as the I/O layer keeps it: the core's fields, and two of its own."""
 
-    __slots__ = ("socket_closed", "io", "send_text")
+    __slots__ = ("socket_closed", "io")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.socket_closed = False  # the close frame has been sent (or tried)
         self.io: LoopIO | None = None  # what the live path asks of its event loop
-        try:  # bound once, not once per message; a socket without one fails its first send
-            self.send_text = self.websocket.send_text
-        except Exception:
-            self.send_text = None
 
 
 class ConnectionManager:
@@ -321,7 +317,7 @@ class ConnectionManager:
                     self._abandon(state)
                     raise
             try:
-                sending = connection.send_text(log_json(
+                sending = connection.websocket.send_text(log_json(
                     state.json_prefix, seq, now, canonical_level, message, progress, finished))
                 if type(sending) is _COROUTINE and (io.scope_type is None or before is not None):
                     # The first step, bare: a send that returns never raises StopIteration
@@ -354,8 +350,8 @@ class ConnectionManager:
             state.delivered += 1
             core.delivered += 1
             connection.cursor = seq  # above the cursor: a new seq to this client
-            if state.history is None and not state.gaps:
-                state.sent_through = state.forgotten_through = seq
+            if state.history is None and not state.dropped:  # (no gap list to prune: none
+                state.sent_through = state.forgotten_through = seq  # was ever dropped)
             else:
                 core.remember(state, entry)
             if suspended:
@@ -563,7 +559,7 @@ class ConnectionManager:
         waiting for the lock leaves its message queued with nobody to send it, so the last
         holder (no one is waiting after it) takes what is left (``FAIL-3``, ``FLUSH-2``)."""
         core = self._core
-        send_text = connection.send_text
+        send_text = connection.websocket.send_text
         while True:
             frames = core.next_frames(state, connection, through_seq)
             if frames is None:
