@@ -102,5 +102,5 @@ def run_benchmarks(config: BenchConfig, log: Callable[[str], None] | None = None
         "reference_points_ns": points,
         "conformance": status,
     }
-    report["targets"] = evaluate_targets(results, growth, memory)
+    report["targets"] = evaluate_targets(results, growth, memory, config.backend)
     return report
