@@ -26,8 +26,16 @@ Theory of operation:
 7. This class is the seam for other state stores (Redis Streams for several processes) and
    for ports to other frameworks: the async layer calls only ``log``, ``check_resume``,
    ``task_for_connect``, ``attach``, ``detach``, ``disconnect``, ``next_frames``, ``sent``,
-   ``send_failed`` and the statistics, and reads only ``tasks`` and a ``TaskState``'s
-   ``connection``, ``queue``, ``in_flight``, ``next_seq``, ``closed``, ``epoch`` and ``lock``.
+   ``send_failed``, ``put_back``, ``remember``, ``settle``, ``sweep`` and the statistics,
+   and reads only ``tasks`` and a ``TaskState``'s ``connection``, ``queue``, ``in_flight``,
+   ``next_seq``, ``closed``, ``epoch``, ``lock``, ``idle`` and ``json_prefix``. Its idle
+   path (``ConnectionManager.send_log``) also does what ``log`` and ``sent`` do for one
+   message, inline, on a task whose ``idle`` summary is True.
+8. ``idle`` summarises, per task, "a new message may go straight to the socket"; only
+   ``settle`` writes it, and every method here that changes what it covers calls
+   ``settle``. The core knows no I/O: the lock comes from ``lock_factory`` (the core only
+   asks ``locked()``), connections from ``connection_factory`` (the I/O layer's subclass
+   carries its own fields).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Theory of operation:
 
 1. Shared state changes only inside synchronous core calls; between two awaits the layer
    re-reads what it needs, because a ``disconnect`` or a replacement may have happened.
-2. Sending happens only under the task's lock, one frame group at a time, each bounded by
-   ``send_timeout`` (``ISO-1``: a stalled client holds up only its own task).
+2. Sending happens only under the task's lock, one frame at a time. A send's first step
+   runs bare; a send that suspends gets ``send_timeout`` from then on (``ISO-1``: a stalled
+   client holds up only its own task), without a timer or cancel scope for the many sends
+   that never suspend (module ``_backend``).
 3. A send that raises, times out or is cancelled ends the connection and requeues the
    message (``FAIL-1``); the error never reaches the producer (``FAIL-2``).
 4. Cancellation is an input (``CANC-1``): ``send_log`` (once its message is queued) and
@@ -13,6 +15,12 @@ Theory of operation:
    every ``CHECKPOINT_EVERY`` calls that did not wait, so a tight producer loop can be
    cancelled and does not starve other tasks. Every cleanup (a close, shielded or not) is
    bounded by ``close_timeout``, whatever ``send_timeout`` is (``CANC-2``).
+5. The connected, idle case (``TaskState.idle``: a client, the lock free, nothing queued,
+   in flight or owed) is ``send_log``'s own frame, with no further calls when the send does
+   not suspend: the core's fast validation, the seq, the message in flight under the
+   lock, the send, the delivery counted. ``ManagerCore.settle`` alone writes ``idle``; a
+   property test checks it after every operation (tests/manager/test_idle.py). Anything
+   else (no client, a queue, a waiter, an odd argument) takes the general path above.
 """
 
 from __future__ import annotations
