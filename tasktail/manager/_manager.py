@@ -59,6 +59,8 @@ _LEVELS_GET = LEVELS.get
 _NUMBER_TYPES = (int, float)  # exact types: bool, NaN and subclasses take the slow path
 _new_message = tuple.__new__  # as the core does: LogMessage's own __new__ costs a frame
 _RETURNED = object()  # what next() gives for a send that returned without suspending
+_NOT_STEPPED = object()  # for _bounded: the send has not been started (None is a value a
+# suspended send may have yielded: asyncio's bare yield, as in sleep(0))
 
 class _TaskView(Mapping[str, V]):
     """A read-only live view of one field of every task, for the seed's attribute names."""
@@ -339,7 +341,7 @@ class ConnectionManager:
                         suspended = True
                 else:
                     core.settle(state)
-                    await self._bounded(connection, sending, None, None)
+                    await self._bounded(connection, sending, _NOT_STEPPED, None)
                     suspended = True
             except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
                 try:
@@ -412,7 +414,7 @@ class ConnectionManager:
         status = io.current_status
         before = status() if status is not None else None
         if type(sending) is not _COROUTINE or (io.scope_type is not None and before is None):
-            await self._bounded(connection, sending, None, None)  # bounded whole
+            await self._bounded(connection, sending, _NOT_STEPPED, None)  # bounded whole
             return True
         suspended_on = next(sending.__await__(), _RETURNED)  # the first step, bare
         if suspended_on is _RETURNED:
@@ -422,11 +424,12 @@ class ConnectionManager:
 
     async def _bounded(self, connection: Connection, sending: Any, suspended_on: Any, before: Any) -> None:
         """The rest of a send that suspended on ``suspended_on`` after its first step (or
-        all of ``sending``, an awaitable that is not a coroutine, when that is None), within
+        all of ``sending`` when that is ``_NOT_STEPPED``: a ``None`` is what a send may
+        have yielded, as asyncio's ``sleep(0)`` does), within
         ``send_timeout`` from now; ``before`` is the task's trio cancel status before the
         first step. Raises TimeoutError when the deadline cut it short (module _backend)."""
         timeout = self.send_timeout
-        rest = sending if suspended_on is None else Resumed(sending, suspended_on)
+        rest = sending if suspended_on is _NOT_STEPPED else Resumed(sending, suspended_on)
         io = connection.io
         if timeout is None:
             await rest

@@ -12,6 +12,7 @@ operation, that the flag equals what it summarises, computed here from the state
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -139,3 +140,27 @@ async def test_idle_path_is_taken_and_left_as_the_state_changes():
     await manager.send_log("job", "success", "done", finished=True)
     assert not state_of("job").idle
     assert [t.count('"seq":') for t in ws.texts()] == [1, 1, 1]
+
+
+class YieldsOnce(FakeWebSocket):
+    """A client whose send yields to the event loop once before it completes: on asyncio a
+    bare ``yield`` of None (``sleep(0)``), as Starlette's test client does."""
+
+    async def send_text(self, data: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        await super().send_text(data)
+
+
+@pytest.mark.rule("ISO-1")
+@pytest.mark.parametrize("send_timeout", [5.0, None])
+async def test_a_send_that_suspends_once_is_resumed_where_it_stopped(send_timeout):
+    # The idle path takes a send's first step itself; a send that suspended there (even on
+    # a None, asyncio's bare yield) must be resumed, not awaited again from the start.
+    manager = make_manager(send_timeout=send_timeout)
+    ws = YieldsOnce()
+    await manager.connect(ws, "job")
+    for n in range(3):
+        await manager.send_log("job", "info", f"m{n + 1}")
+    assert [t.count('"message":"m') for t in ws.texts()] == [1, 1, 1]
+    assert ws.violations == [] and manager.get_connection_status("job")
+    assert manager._core.tasks["job"].idle
