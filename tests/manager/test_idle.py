@@ -164,3 +164,42 @@ async def test_a_send_that_suspends_once_is_resumed_where_it_stopped(send_timeou
     assert [t.count('"message":"m') for t in ws.texts()] == [1, 1, 1]
     assert ws.violations == [] and manager.get_connection_status("job")
     assert manager._core.tasks["job"].idle
+
+
+class WaitsOnEvent(FakeWebSocket):
+    """A client whose send waits on an event, in no cancel scope of its own (on trio the
+    deadline's scope then goes on top of the task's; under the fake's own scope otherwise)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = anyio.Event()
+        self.blocked = 0
+
+    async def send_text(self, data: str) -> None:
+        if not self.go.is_set():
+            self.blocked += 1
+            await self.go.wait()
+        await super().send_text(data)
+
+
+@pytest.mark.rule("ISO-1")
+@pytest.mark.parametrize("released", [False, True])
+async def test_a_send_waiting_in_no_scope_of_its_own_is_bounded(released):
+    # The deadline starts when the send suspends. Released in time, the message arrives;
+    # never released, send_timeout ends the connection (4001) and the message stays queued.
+    manager = make_manager(send_timeout=1.0)
+    ws = WaitsOnEvent()
+    await manager.connect(ws, "job")
+    async with anyio.create_task_group() as group:
+        group.start_soon(manager.send_log, "job", "info", "waits")
+        await wait_all_tasks_blocked()
+        assert ws.blocked == 1 and not manager._core.tasks["job"].idle
+        if released:
+            ws.go.set()
+    if released:
+        assert [t.count('"message":"waits"') for t in ws.texts()] == [1]
+        assert manager._core.tasks["job"].idle
+    else:
+        assert ws.texts() == [] and not manager.get_connection_status("job")
+        assert manager.get_queued_message_count("job") == 1
+        assert ws.client.close_code == 4001
