@@ -26,8 +26,16 @@ Theory of operation:
 7. This class is the seam for other state stores (Redis Streams for several processes) and
    for ports to other frameworks: the async layer calls only ``log``, ``check_resume``,
    ``task_for_connect``, ``attach``, ``detach``, ``disconnect``, ``next_frames``, ``sent``,
-   ``send_failed`` and the statistics, and reads only ``tasks`` and a ``TaskState``'s
-   ``connection``, ``queue``, ``in_flight``, ``next_seq``, ``closed``, ``epoch`` and ``lock``.
+   ``send_failed``, ``put_back``, ``remember``, ``settle``, ``sweep`` and the statistics,
+   and reads only ``tasks`` and a ``TaskState``'s ``connection``, ``queue``, ``in_flight``,
+   ``next_seq``, ``closed``, ``epoch``, ``lock``, ``idle`` and ``json_prefix``. Its idle
+   path (``ConnectionManager.send_log``) also does what ``log`` and ``sent`` do for one
+   message, inline, on a task whose ``idle`` summary is True.
+8. ``idle`` summarises, per task, "a new message may go straight to the socket"; only
+   ``settle`` writes it, and every method here that changes what it covers calls
+   ``settle``. The core knows no I/O: the lock comes from ``lock_factory`` (the core only
+   asks ``locked()``), connections from ``connection_factory`` (the I/O layer's subclass
+   carries its own fields).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from ._message import (
     GapNotice,
     LogMessage,
     Opening,
+    log_prefix,
     check_finished,
     check_level,
     check_message,
@@ -63,8 +72,9 @@ _new_message = tuple.__new__  # LogMessage's own __new__ adds a Python frame per
 class Connection:
     """One client socket attached to one task, as the core sees it."""
 
-    __slots__ = ("websocket", "task_id", "epoch", "cursor", "replay", "ended", "close_code", "close_reason",
-                 "on_end", "socket_closed", "scope_factory")
+    # (the live path's fields first: fewer cache lines touched per message)
+    __slots__ = ("websocket", "cursor", "ended", "replay", "task_id", "epoch", "close_code", "close_reason",
+                 "on_end")
 
     def __init__(self, websocket: Any, task_id: str, cursor: int, replay: deque, epoch: str = "") -> None:
         self.websocket = websocket
@@ -76,8 +86,6 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.on_end: Callable[[], None] | None = None  # set by the I/O layer to wake waiters
-        self.socket_closed = False  # the I/O layer has sent (or tried) the close frame
-        self.scope_factory: Any = None  # set by the I/O layer: how it bounds a send in time
 
     def end(self, code: int, reason: str) -> None:
         if not self.ended:
@@ -91,10 +99,12 @@ class Connection:
 
 
 class TaskState:
+    # The fields send_log's idle path reads or writes come first, so that a message touches
+    # as few of the task's cache lines as it can (it matters at thousands of tasks).
     __slots__ = (
-        "task_id", "next_seq", "queue", "history", "gaps", "in_flight", "sent_through",
-        "forgotten_through", "connection", "finished_seq", "dropped", "delivered",
-        "failed_sends", "last_activity", "closed", "lock", "epoch",
+        "idle", "lock", "connection", "next_seq", "in_flight", "json_prefix", "finished_seq",
+        "last_activity", "delivered", "history", "dropped", "sent_through", "forgotten_through",
+        "task_id", "queue", "gaps", "failed_sends", "closed", "epoch",
     )
 
     def __init__(self, task_id: str, now: float, history_size: int, lock: Any, epoch: str = "") -> None:
@@ -113,6 +123,12 @@ class TaskState:
         self.last_activity = now
         self.closed = False
         self.lock = lock
+        #: True when a new message may go straight to the socket: a client is attached and
+        #: open, the lock is free, the queue is empty, nothing is in flight and nothing is
+        #: owed (replay, untold gaps); the task is neither closed nor finished. Only
+        #: ManagerCore.settle sets it True (see there); it is a summary, never a source.
+        self.idle = False
+        self.json_prefix = log_prefix(task_id)  # the encoded task id, once per task (WIRE-1)
 
 
 class ManagerCore:
@@ -120,7 +136,8 @@ class ManagerCore:
 
     __slots__ = ("max_queue_size", "overflow", "history_size", "task_ttl", "max_tasks", "clock",
                  "lock_factory", "tasks", "logged", "dropped", "delivered", "failed_sends",
-                 "discarded", "expired_tasks", "_next_sweep", "epoch_prefix", "incarnations")
+                 "discarded", "expired_tasks", "_next_sweep", "epoch_prefix", "incarnations",
+                 "connection_factory")
 
     def __init__(
         self,
@@ -132,6 +149,7 @@ class ManagerCore:
         max_tasks: int | None,
         clock: Callable[[], float],
         lock_factory: Callable[[], Any] = lambda: None,
+        connection_factory: Callable[..., Connection] = Connection,
     ) -> None:
         self.max_queue_size = max_queue_size
         self.overflow = DropOldest() if overflow is None else overflow
@@ -140,6 +158,7 @@ class ManagerCore:
         self.max_tasks = max_tasks
         self.clock = clock
         self.lock_factory = lock_factory
+        self.connection_factory = connection_factory  # the I/O layer's subclass, with its fields
         self.tasks: dict[str, TaskState] = {}
         self.logged = self.dropped = self.delivered = self.failed_sends = self.discarded = self.expired_tasks = 0
         self._next_sweep = clock() + task_ttl / 8 if task_ttl is not None else float("inf")
@@ -149,6 +168,28 @@ class ManagerCore:
         # resumes against a new server is told instead of being given another run's seqs.
         self.epoch_prefix = secrets.token_hex(4)
         self.incarnations = 0
+
+    # -- the idle summary ------------------------------------------------------------------
+
+    def settle(self, state: TaskState) -> None:
+        """The one place that computes ``state.idle`` (its single owner).
+
+        No other code writes it. Every core method that changes what the summary covers
+        calls it before returning; the I/O layer calls it after it takes or lets go of the
+        task's lock (the lock is the I/O layer's: the core only asks ``locked()``), and
+        before any await while it holds the lock. The I/O layer's idle path is the one
+        exception it documents: it takes the lock and, if its send finishes without
+        waiting, lets go of it again with no await in between, and calls this only if the
+        message was the last (finished) or someone else settled meanwhile. A property test
+        (tests/manager/test_idle.py) checks the flag against the state after every
+        operation."""
+        connection = state.connection
+        lock = state.lock
+        state.idle = (connection is not None and not connection.ended and not state.closed
+                      and not state.finished_seq and state.in_flight is None and not state.queue
+                      and not connection.replay
+                      and not (state.gaps and state.gaps[-1][1] > connection.cursor)
+                      and (lock is None or not lock.locked()))
 
     # -- producing -------------------------------------------------------------------------
 
@@ -186,6 +227,8 @@ class ManagerCore:
             state.finished_seq = seq
         state.last_activity = now
         self.logged += 1
+        if state.idle:
+            self.settle(state)  # the queue is no longer empty (a False stays False)
         if now >= self._next_sweep:
             self.sweep(now)
         return state, entry
@@ -289,17 +332,18 @@ class ManagerCore:
             # reported failed) are not sent twice.
             queue = state.queue
             while queue and queue[0].seq <= after_seq:
-                self._remember(state, queue.popleft())
+                self.remember(state, queue.popleft())
                 state.delivered += 1
                 self.delivered += 1
         if opening or stale is not None:
             replay.appendleft(Opening(state.task_id, state.epoch, state.next_seq - 1, stale))
-        connection = Connection(websocket, state.task_id, cursor, replay, state.epoch)
+        connection = self.connection_factory(websocket, state.task_id, cursor, replay, state.epoch)
         old = state.connection
         state.connection = connection
         state.last_activity = self.clock()
         if old is not None:
             old.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+        self.settle(state)
         return connection, old
 
     def _replay(self, state: TaskState, after_seq: int) -> list:
@@ -325,6 +369,7 @@ class ManagerCore:
         state.connection = None
         state.last_activity = self.clock()
         connection.end(code, reason)
+        self.settle(state)
         return True
 
     def disconnect(self, task_id: object) -> int:
@@ -342,6 +387,7 @@ class ManagerCore:
         if state.connection is not None:
             state.connection.end(code, reason)
             state.connection = None
+        self.settle(state)
         return discarded
 
     # -- draining ------------------------------------------------------------------------
@@ -386,7 +432,7 @@ class ManagerCore:
             state.delivered += 1
             self.delivered += 1
             connection.cursor = last.seq  # above the cursor: queued seqs are new to a client
-            self._remember(state, last)
+            self.remember(state, last)
         elif type(last) is not Opening:
             # Notices, or a replayed message: only the cursors move.
             seq = last.seq if isinstance(last, LogMessage) else last.last_seq
@@ -396,7 +442,7 @@ class ManagerCore:
                 state.sent_through = seq
         return not (state.queue or connection.replay or state.gaps and state.gaps[-1][1] > connection.cursor)
 
-    def _remember(self, state: TaskState, message: LogMessage) -> None:
+    def remember(self, state: TaskState, message: LogMessage) -> None:
         state.sent_through = message.seq
         history = state.history
         if history is None:
@@ -417,27 +463,34 @@ class ManagerCore:
         # Notices and replayed history need no requeue: they are recomputed from the
         # cursor of whichever connection comes next.
         if message is not None and frames[-1] is message:
-            state.in_flight = None
-            if state.closed:
-                self.discarded += 1
-            else:
-                queue = state.queue
-                queue.appendleft(message)
-                if len(queue) > self.max_queue_size:
-                    # The newest message re-enters through the policy, which chooses what
-                    # gives way, the requeued one included.
-                    newest = queue.pop()
-                    try:
-                        victim = self._choose_victim(queue, newest)
-                    except PolicyError:
-                        # No caller to tell (FAIL-2): the oldest gives way. It is the requeued
-                        # message, never the finished one (that has the highest seq).
-                        victim = 0
-                    self._place(state, newest, victim)
+            self.put_back(state)
         if state.connection is connection:
             state.connection = None
             state.last_activity = self.clock()
         connection.end(code, reason)
+        self.settle(state)
+
+    def put_back(self, state: TaskState) -> None:
+        """The message in flight was not sent: it goes back to the front of the queue (or
+        is discarded with a closed task). Call with the task's lock held."""
+        message = state.in_flight
+        state.in_flight = None
+        if state.closed:
+            self.discarded += 1
+            return
+        queue = state.queue
+        queue.appendleft(message)
+        if len(queue) > self.max_queue_size:
+            # The newest message re-enters through the policy, which chooses what
+            # gives way, the requeued one included.
+            newest = queue.pop()
+            try:
+                victim = self._choose_victim(queue, newest)
+            except PolicyError:
+                # No caller to tell (FAIL-2): the oldest gives way. It is the requeued
+                # message, never the finished one (that has the highest seq).
+                victim = 0
+            self._place(state, newest, victim)
 
     # -- expiry --------------------------------------------------------------------------
 

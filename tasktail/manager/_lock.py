@@ -9,6 +9,10 @@ A hand-over is a promise: the holder stopped draining because a waiter would go 
 waiter cancelled in the very round the lock is handed to it cannot keep that promise (it may
 not await any more), so it passes the lock to the next waiter, or, when there is none, to
 the ``abandon`` callback its caller gave, which finds someone who can (``FAIL-3``).
+
+The manager's idle path (``ConnectionManager.send_log``) takes and lets go of a free lock
+by flipping ``_locked`` itself, with no await in between, so no waiter can appear: exactly
+what ``try_acquire`` and a ``release`` with nobody waiting do, without two calls.
 """
 
 from __future__ import annotations

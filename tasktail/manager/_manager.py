@@ -4,8 +4,10 @@ Theory of operation:
 
 1. Shared state changes only inside synchronous core calls; between two awaits the layer
    re-reads what it needs, because a ``disconnect`` or a replacement may have happened.
-2. Sending happens only under the task's lock, one frame group at a time, each bounded by
-   ``send_timeout`` (``ISO-1``: a stalled client holds up only its own task).
+2. Sending happens only under the task's lock, one frame at a time. A send's first step
+   runs bare; a send that suspends gets ``send_timeout`` from then on (``ISO-1``: a stalled
+   client holds up only its own task), without a timer or cancel scope for the many sends
+   that never suspend (module ``_backend``).
 3. A send that raises, times out or is cancelled ends the connection and requeues the
    message (``FAIL-1``); the error never reaches the producer (``FAIL-2``).
 4. Cancellation is an input (``CANC-1``): ``send_log`` (once its message is queued) and
@@ -13,6 +15,12 @@ Theory of operation:
    every ``CHECKPOINT_EVERY`` calls that did not wait, so a tight producer loop can be
    cancelled and does not starve other tasks. Every cleanup (a close, shielded or not) is
    bounded by ``close_timeout``, whatever ``send_timeout`` is (``CANC-2``).
+5. The connected, idle case (``TaskState.idle``: a client, the lock free, nothing queued,
+   in flight or owed) is ``send_log``'s own frame, with no further calls when the send does
+   not suspend: the core's fast validation, the seq, the message in flight under the
+   lock, the send, the delivery counted. ``ManagerCore.settle`` alone writes ``idle``; a
+   property test checks it after every operation (tests/manager/test_idle.py). Anything
+   else (no client, a queue, a waiter, an odd argument) takes the general path above.
 """
 
 from __future__ import annotations
@@ -28,10 +36,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
+from ._backend import LoopIO, Resumed, cancel_check
 from ._core import Connection, ManagerCore, TaskState
 from ._errors import TaskLimitError
 from ._lock import TaskLock
-from ._message import LogMessage, check_after_seq, check_epoch, check_task_id, show
+from ._message import LEVELS, LogMessage, check_after_seq, check_epoch, check_task_id, log_json, show
 from ._policies import OverflowPolicy
 from ._stats import CloseCode, ManagerStatistics, TaskStatistics
 
@@ -46,31 +55,12 @@ V = TypeVar("V")
 CHECKPOINT_EVERY = 64
 
 _COROUTINE = types.CoroutineType
-
-try:  # the backend's own check: anyio's generic one looks the backend up on every call,
-    # which costs as much as a send_log (measured: 2.1 us against 0.56 us on asyncio)
-    from anyio._backends._asyncio import AsyncIOBackend as _AsyncIOBackend
-
-    _asyncio_cancel_check = _AsyncIOBackend.checkpoint_if_cancelled
-except (ImportError, AttributeError):  # pragma: no cover - a future anyio
-    _asyncio_cancel_check = anyio.lowlevel.checkpoint_if_cancelled
-_other_cancel_check: Any = None
-
-
-def _cancel_check() -> Any:
-    """The running backend's ``checkpoint_if_cancelled``: raises if the caller is cancelled."""
-    global _other_cancel_check
-    if asyncio._get_running_loop() is not None:
-        return _asyncio_cancel_check
-    if _other_cancel_check is None:
-        try:
-            import trio
-
-            _other_cancel_check = trio.lowlevel.checkpoint_if_cancelled
-        except ImportError:  # pragma: no cover - anyio runs on asyncio or trio
-            _other_cancel_check = anyio.lowlevel.checkpoint_if_cancelled
-    return _other_cancel_check
-
+_LEVELS_GET = LEVELS.get
+_NUMBER_TYPES = (int, float)  # exact types: bool, NaN and subclasses take the slow path
+_new_message = tuple.__new__  # as the core does: LogMessage's own __new__ costs a frame
+_RETURNED = object()  # what next() gives for a send that returned without suspending
+_NOT_STEPPED = object()  # for _bounded: the send has not been started (None is a value a
+# suspended send may have yielded: asyncio's bare yield, as in sleep(0))
 
 class _TaskView(Mapping[str, V]):
     """A read-only live view of one field of every task, for the seed's attribute names."""
@@ -125,49 +115,15 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
     return number if integer else value if type(value) is int else number
 
 
-def _deadline_scope_factory() -> tuple[Any, Callable[[], float]] | None:
-    """None on asyncio (``_drain`` uses ``asyncio.timeout`` there); otherwise a cancel scope
-    class and its clock: trio's own when on trio (anyio's wrapper costs more per send)."""
-    if asyncio._get_running_loop() is not None:
-        return None
-    try:
-        import trio
+class _Client(Connection):
+    """A connection as the I/O layer keeps it: the core's fields, and two of its own."""
 
-        trio.lowlevel.current_task()  # raises unless trio is running this task
-    except (ImportError, RuntimeError):
-        return anyio.CancelScope, anyio.current_time
-    return trio.CancelScope, trio.current_time
+    __slots__ = ("socket_closed", "io")
 
-
-class _Resumed:
-    """The rest of a coroutine whose first step already ran: ``await`` would do the same.
-
-    ``asyncio.timeout`` is a task-level deadline, not a scope on a stack, so it may begin
-    after the send's first step even if that step opened a cancel scope of its own."""
-
-    __slots__ = ("_coroutine", "_suspended_on")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], suspended_on: Any) -> None:
-        self._coroutine, self._suspended_on = coroutine, suspended_on
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, value = self._coroutine, self._suspended_on
-        while True:
-            try:
-                received = yield value  # the send's own trap, handed to the event loop
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # cancellation and the deadline reach the send
-                try:
-                    value = coroutine.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = coroutine.send(received)
-                except StopIteration as stop:
-                    return stop.value
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.socket_closed = False  # the close frame has been sent (or tried)
+        self.io: LoopIO | None = None  # what the live path asks of its event loop
 
 
 class ConnectionManager:
@@ -218,6 +174,7 @@ class ConnectionManager:
             max_tasks=max_tasks,
             clock=clock,
             lock_factory=TaskLock,
+            connection_factory=_Client,
         )
         tasks = self._core.tasks
         #: task_id -> the websocket of its current client (seed name; a read-only view)
@@ -268,7 +225,9 @@ class ConnectionManager:
                 await self._close_socket(websocket, CloseCode.TRY_AGAIN_LATER, "too many tasks")
                 raise
             lock = state.lock
-            if not lock.try_acquire():
+            if lock.try_acquire():
+                self._core.settle(state)
+            else:
                 await self._acquire(state)
             try:
                 if state.closed:
@@ -280,7 +239,7 @@ class ConnectionManager:
                     await self._close_socket(websocket, CloseCode.POLICY_VIOLATION, "after_seq is beyond the task")
                     raise
                 # A socket lives on one event loop: decide the timeout mechanism once.
-                connection.scope_factory = _deadline_scope_factory()
+                connection.io = LoopIO()
                 try:
                     if replaced is not None:
                         with anyio.CancelScope(shield=True):  # a cleanup, bounded by close_timeout
@@ -296,7 +255,7 @@ class ConnectionManager:
                     raise
                 return connection
             finally:
-                lock.release()
+                self._release(state)
 
     def disconnect(self, task_id: str) -> int:
         """Forget the task: its client, queue, history and lock. Idempotent.
@@ -319,11 +278,109 @@ class ConnectionManager:
         a failed send leaves the message queued for the next one. Every call is a checkpoint
         (``CANC-1``): a cancelled caller gets the cancellation, and its message, already
         logged, stays queued for whoever sends next (``FAIL-3``)."""
-        state, entry = self._core.log(task_id, level, message, progress, finished)
+        core = self._core
+        state = core.tasks.get(task_id) if type(task_id) is str else None
+        if (state is not None and state.idle and self._unyielded < CHECKPOINT_EVERY
+                and type(level) is str and (canonical_level := _LEVELS_GET(level)) is not None
+                and type(message) is str and message.isascii()
+                and (progress is None or type(progress) in _NUMBER_TYPES and 0 <= progress <= 100)
+                and (finished is False or finished is True)
+                and not (lock := state.lock)._locked):
+            # The connected, idle path (state.idle: a client, the lock free, nothing queued,
+            # in flight or owed), all in this frame. Each check above is a fast path of the
+            # core's validation (VAL-1); whatever it does not accept takes the full path.
+            # The lock is free (idle says so, except to code that the socket's own send
+            # runs while we hold it: that code finds it taken) and is ours from here: the
+            # flag flip of TaskLock.try_acquire, inline (see _lock.py).
+            lock._locked = True
+            #
+            # idle stays True while we hold the lock and nothing awaits: only settle writes
+            # it, and every change to what it summarises calls settle, which computes False
+            # while the lock is held. Before any await below, settle runs (so others see
+            # False); after a send that did not wait, a True still there means nothing
+            # changed but what this frame did itself.
+            self._unyielded += 1
+            now = core.clock()
+            seq = state.next_seq
+            entry = _new_message(LogMessage, (task_id, seq, now, canonical_level, message, progress, finished))
+            state.next_seq = seq + 1  # ORD-1: the seq is spent before any await
+            if finished:
+                state.finished_seq = seq
+            state.last_activity = now
+            core.logged += 1
+            state.in_flight = entry  # outside the queue, where no cap can evict it
+            if now >= core._next_sweep:
+                core.sweep(now)  # only tasks without a client go, so never this one
+            connection = state.connection
+            io = connection.io
+            status = io.current_status  # None but on trio (see _bounded)
+            before = status() if status is not None else None
+            if io.cancel_pending():  # CANC-1: raises for a cancelled caller, message logged
+                core.settle(state)  # (False: the lock is held) before the check awaits
+                try:
+                    await cancel_check()()
+                except BaseException:
+                    # The check yielded, so others may have queued behind the message: it
+                    # goes back to the front of the queue, and the lock to whoever can still
+                    # send it (FAIL-3). No await between here and the raise.
+                    core.put_back(state)
+                    self._abandon(state)
+                    raise
+            try:
+                sending = connection.websocket.send_text(log_json(
+                    state.json_prefix, seq, now, canonical_level, message, progress, finished))
+                if type(sending) is _COROUTINE and (io.scope_type is None or before is not None):
+                    # The first step, bare: a send that returns never raises StopIteration
+                    # this way (cheaper than coroutine.send).
+                    suspended_on = next(sending.__await__(), _RETURNED)
+                    if suspended_on is _RETURNED:
+                        suspended = False
+                    else:  # it waits: from now on it has send_timeout (ISO-1)
+                        core.settle(state)  # (False: the lock is held) before we await
+                        await self._bounded(connection, sending, suspended_on, before)
+                        suspended = True
+                else:
+                    core.settle(state)
+                    await self._bounded(connection, sending, _NOT_STEPPED, None)
+                    suspended = True
+            except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
+                try:
+                    await self._send_failed(state, connection, (entry,), exc)
+                finally:
+                    self._release(state)
+                return entry
+            except BaseException:
+                try:
+                    await self._send_cancelled(state, connection, (entry,))
+                finally:
+                    self._release(state)
+                raise
+            # Delivered: what core.sent does for one message in flight, inline.
+            state.in_flight = None
+            state.delivered += 1
+            core.delivered += 1
+            connection.cursor = seq  # above the cursor: a new seq to this client
+            if state.history is None and not state.dropped:  # (no gap list to prune: none
+                state.sent_through = state.forgotten_through = seq  # was ever dropped)
+            else:
+                core.remember(state, entry)
+            if suspended:
+                # Others ran while the send waited: a cancelled producer may have left a
+                # message with nobody to send it (FAIL-3, FLUSH-2); _drain takes it over.
+                try:
+                    await self._drain(state, connection, seq)
+                finally:
+                    self._release(state)
+            else:
+                lock._locked = False  # TaskLock.release, inline: waiting for it takes an await
+                if finished or not state.idle:
+                    core.settle(state)  # finished, or someone changed the state meanwhile
+            return entry
+        state, entry = core.log(task_id, level, message, progress, finished)
         try:
             if self._unyielded < CHECKPOINT_EVERY:
                 self._unyielded += 1
-                await _cancel_check()()
+                await cancel_check()()
             else:
                 self._unyielded = 0
                 await anyio.lowlevel.checkpoint()  # let other tasks run (a tight loop would not)
@@ -331,12 +388,15 @@ class ConnectionManager:
             # Nobody may be sending to this client now: if the lock is free, make sure
             # someone drains (a holder takes what a cancelled caller left by itself).
             if state.connection is not None and state.lock.try_acquire():
+                self._core.settle(state)
                 self._abandon(state)
             raise
         if state.connection is None:
             return entry
         lock = state.lock
-        if not lock.try_acquire():  # the usual case costs no await
+        if lock.try_acquire():  # the usual case costs no await
+            core.settle(state)
+        else:
             await self._acquire(state)
             self._unyielded = 0
         try:
@@ -344,8 +404,80 @@ class ConnectionManager:
             if connection is not None:
                 await self._drain(state, connection, entry.seq)
         finally:
-            lock.release()
+            self._release(state)
         return entry
+
+    async def _send(self, connection: Connection, sending: Any) -> bool:
+        """Await one send (``sending``, what ``send_text`` returned); True if it had to
+        wait. Raises TimeoutError if it waited longer than ``send_timeout``."""
+        io = connection.io
+        status = io.current_status
+        before = status() if status is not None else None
+        if type(sending) is not _COROUTINE or (io.scope_type is not None and before is None):
+            await self._bounded(connection, sending, _NOT_STEPPED, None)  # bounded whole
+            return True
+        suspended_on = next(sending.__await__(), _RETURNED)  # the first step, bare
+        if suspended_on is _RETURNED:
+            return False
+        await self._bounded(connection, sending, suspended_on, before)
+        return True
+
+    async def _bounded(self, connection: Connection, sending: Any, suspended_on: Any, before: Any) -> None:
+        """The rest of a send that suspended on ``suspended_on`` after its first step (or
+        all of ``sending`` when that is ``_NOT_STEPPED``: a ``None`` is what a send may
+        have yielded, as asyncio's ``sleep(0)`` does), within
+        ``send_timeout`` from now; ``before`` is the task's trio cancel status before the
+        first step. Raises TimeoutError when the deadline cut it short (module _backend)."""
+        timeout = self.send_timeout
+        rest = sending if suspended_on is _NOT_STEPPED else Resumed(sending, suspended_on)
+        io = connection.io
+        if timeout is None:
+            await rest
+            return
+        if io.scope_type is None:  # asyncio: a task deadline may begin after the first step
+            async with asyncio.timeout(timeout):
+                await rest
+            return
+        scope = io.scope_type(deadline=io.now() + timeout)
+        if before is None or io.current_status() is before:
+            # Not stepped yet, or the send waits in no scope of its own: ours goes on top.
+            with scope:
+                await rest
+        else:
+            # The send waits inside scopes it opened (a fake's abort scope, a move_on): ours
+            # goes below them, where it would be had it been entered before the first step.
+            io.open_late(scope, before)
+            try:
+                await rest
+            except BaseException as exc:
+                if not scope.__exit__(type(exc), exc, exc.__traceback__):
+                    raise
+            else:
+                scope.__exit__(None, None, None)
+        if scope.cancelled_caught:
+            raise TimeoutError
+
+    async def _send_failed(self, state: TaskState, connection: Connection, frames: Any,
+                           exc: Exception) -> None:
+        """A send raised or timed out: the client's fault, never the producer's (FAIL-2).
+        Requeue, end the connection, close its socket. Hold the lock."""
+        timed_out = isinstance(exc, TimeoutError)
+        code = CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED
+        reason = "send timed out" if timed_out else f"send failed: {type(exc).__name__}"
+        self._core.send_failed(state, connection, frames, code, reason)
+        await self.close_connection(connection)
+
+    async def _send_cancelled(self, state: TaskState, connection: Connection, frames: Any) -> None:
+        """Cancelled mid-send: the frame may be half written, so this socket can no longer
+        be trusted with the stream; the message stays queued. Hold the lock."""
+        self._core.send_failed(state, connection, frames, CloseCode.SEND_FAILED, "send cancelled")
+        with anyio.CancelScope(shield=True):
+            await self.close_connection(connection)
+
+    def _release(self, state: TaskState) -> None:
+        """Let go of the task's lock (handing it to the oldest waiter), then settle idle."""
+        state.lock.release()
+        self._core.settle(state)
 
     def get_connection_status(self, task_id: str) -> bool:
         state = self._core.tasks.get(check_task_id(task_id))
@@ -376,11 +508,14 @@ class ConnectionManager:
 
         A waiter cancelled in the round the lock is handed to it cannot drain what the
         previous holder left for it: ``_abandon`` passes that on."""
-        await state.lock.acquire(lambda: self._abandon(state))
+        try:
+            await state.lock.acquire(lambda: self._abandon(state))
+        finally:
+            self._core.settle(state)  # held, or (cancelled) passed on or freed
         try:
             # trio may resume a waiter with the lock before it delivers a cancellation that
             # came in the same round: send nothing then, rather than half a frame.
-            await _cancel_check()()
+            await cancel_check()()
         except BaseException:
             self._abandon(state)
             raise
@@ -393,7 +528,7 @@ class ConnectionManager:
         connection = state.connection
         if (lock.waiting() or connection is None or connection.ended or state.closed
                 or not (state.queue or connection.replay)):
-            lock.release()  # the next waiter drains through its own seq, past ours
+            self._release(state)  # the next waiter drains through its own seq, past ours
             return
 
         async def drain_abandoned() -> None:
@@ -401,7 +536,7 @@ class ConnectionManager:
                 if state.connection is connection:
                     await self._drain(state, connection, state.next_seq - 1)
             finally:
-                lock.release()
+                self._release(state)
 
         if asyncio._get_running_loop() is not None:
             task = asyncio.get_running_loop().create_task(drain_abandoned())
@@ -436,7 +571,6 @@ class ConnectionManager:
         holder (no one is waiting after it) takes what is left (``FAIL-3``, ``FLUSH-2``)."""
         core = self._core
         send_text = connection.websocket.send_text
-        timeout = self.send_timeout
         while True:
             frames = core.next_frames(state, connection, through_seq)
             if frames is None:
@@ -447,47 +581,13 @@ class ConnectionManager:
                 through_seq = last_seq  # take over what a cancelled waiter left behind
                 continue
             try:
-                if timeout is None:
-                    for frame in frames:
-                        await send_text(frame.to_json())
-                elif connection.scope_factory is None:  # asyncio
-                    for frame in frames:
-                        # Most sends finish without suspending, and a timer costs more
-                        # than the rest of a send: run the first step bare, and only a
-                        # send that has to wait gets a deadline (see _Resumed).
-                        sending = send_text(frame.to_json())
-                        if type(sending) is not _COROUTINE:  # a Future, or another awaitable
-                            async with asyncio.timeout(timeout):
-                                await sending
-                            continue
-                        try:
-                            suspended_on = sending.send(None)
-                        except StopIteration:
-                            continue
-                        async with asyncio.timeout(timeout):
-                            await _Resumed(sending, suspended_on)
-                else:
-                    # trio cannot start a deadline after the send began (its scopes form
-                    # a stack), so each send pays for one: the backend's own, cheapest.
-                    scope_factory, now = connection.scope_factory
-                    with scope_factory(deadline=now() + timeout) as scope:
-                        for frame in frames:
-                            await send_text(frame.to_json())
-                    if scope.cancelled_caught:
-                        raise TimeoutError
+                for frame in frames:
+                    await self._send(connection, send_text(frame.to_json()))
             except Exception as exc:  # the client's fault, never the producer's (FAIL-2)
-                timed_out = isinstance(exc, TimeoutError)
-                code = CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED
-                reason = "send timed out" if timed_out else f"send failed: {type(exc).__name__}"
-                core.send_failed(state, connection, frames, code, reason)
-                await self.close_connection(connection)
+                await self._send_failed(state, connection, frames, exc)
                 return
             except BaseException:
-                # Cancelled mid-send: the frame may be half written, so this socket can no
-                # longer be trusted with the stream; the message stays queued.
-                core.send_failed(state, connection, frames, CloseCode.SEND_FAILED, "send cancelled")
-                with anyio.CancelScope(shield=True):
-                    await self.close_connection(connection)
+                await self._send_cancelled(state, connection, frames)
                 raise
             if core.sent(state, connection, frames):
                 return  # nothing left at all: no need to ask again
