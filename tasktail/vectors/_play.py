@@ -6,7 +6,7 @@ Theory of operation (the vector runner contract, README.md in this folder, says 
    (``overflow`` as its name, ``clock`` reading ``CLOCK_BASE`` plus the virtual seconds
    elapsed). A ``seed`` run passes ``max_queue_size`` alone.
 2. Every step that calls the manager starts the call as its own task, then the player
-   *settles*: it waits until every task is blocked, without moving the clock. Only
+   *settles*; ``release n`` lets one held send through and settles, n times: it waits until every task is blocked, without moving the clock. Only
    ``advance`` moves virtual time, so a ``send_timeout`` fires only there.
 3. A step's result is read once settled: a call has ``returned``, ``raised`` (with an error
    kind) or is ``blocked`` (waiting on a client). At the end each call's final status is read
@@ -166,7 +166,10 @@ async def play(vector: dict[str, Any], factory: Callable[..., Any], *, seed: boo
                 call = handles[name] = spawn(lambda ws=ws, t=step["task"], kw=kwargs: manager.connect(ws, t, **kw))
             elif op == "release":
                 gate = clients[step["client"]].gate
-                gate.release(min(step.get("n", 1), gate.pending))
+                for _ in range(step["n"]):  # one at a time, settling between: n frames in a row
+                    if gate.pending:
+                        gate.release(1)
+                    await settle()
             elif op == "fail":
                 gate = clients[step["client"]].gate
                 if gate.pending:
