@@ -22,12 +22,19 @@ GRADES = ("PASS", "NON-STRICT", "UNSUPPORTED", "FAIL")  # worst last
 
 def reference_factory(**config: Any) -> Any:
     """The reference, taking ``overflow`` by name as every port's factory does."""
-    from tasktail.manager import CoalesceProgress, ConnectionManager, DropOldest, RejectNewest
+    from tasktail.manager import ConnectionManager
+
+    return ConnectionManager(**with_policy(config))
+
+
+def with_policy(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with an ``overflow`` name replaced by the reference's policy object."""
+    from tasktail.manager import CoalesceProgress, DropOldest, RejectNewest
 
     policies = {"drop-oldest": DropOldest, "reject-newest": RejectNewest, "coalesce-progress": CoalesceProgress}
     if "overflow" in config:
-        config["overflow"] = policies[config["overflow"]]()
-    return ConnectionManager(**config)
+        config = {**config, "overflow": policies[config["overflow"]]()}
+    return config
 
 
 reference_factory.tasktail_capabilities = frozenset({"seq"})  # type: ignore[attr-defined]
