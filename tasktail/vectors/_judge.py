@@ -6,7 +6,8 @@ Matchers stand where a value cannot be predicted:
 it must differ from the epoch of each named client's opening frame;
 ``{"$epoch_of": "c1"}`` equal to the epoch of client ``c1``'s opening (hello/reset) frame.
 Everything else is compared by JSON value and type (``50`` is not ``50.0``; ``true`` is not
-``1``); a full judge also compares the order of a frame's keys (WIRE-1).
+``1``); a full judge also compares the order of a frame's keys (WIRE-1), and a ``reset``
+frame whose ``epoch`` equals its ``stale_epoch`` never matches (WIRE-4).
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def problems(expected: dict[str, Any], outcome: dict[str, Any], *, seed: bool = 
         if seed:
             found += _seed_frames(name, want["frames"], got["frames"])
             continue
+        for frame in got["frames"]:
+            if isinstance(frame, dict) and frame.get("type") == "reset" and frame.get("epoch") == frame.get("stale_epoch"):
+                found.append(f"{name}: a reset frame names its own epoch as stale: {frame}")
         for i in range(max(len(want["frames"]), len(got["frames"]))):
             w = want["frames"][i] if i < len(want["frames"]) else None
             g = got["frames"][i] if i < len(got["frames"]) else None

@@ -24,11 +24,11 @@ from typing import Any
 
 import anyio
 
-from tasktail.fakes import FailOnSend, FakeWebSocket, Gate, Hook, Instant, seed_scheduler
+from tasktail.fakes import Behaviour, FailOnSend, FakeWebSocket, Gate, Hook, Instant, seed_scheduler
 from tasktail.fakes import wait_all_tasks_blocked as _trio_settle
 
 CLOCK_BASE = 1_764_000_000.0  # what the manager's clock reads at virtual time 0 of a run
-BEHAVIOURS = ("instant", "gate", "never_read", "fail_first_send", "fail_accept")
+BEHAVIOURS = ("instant", "gate", "never_read", "fail_first_send", "fail_accept", "hold_accept")
 _SPINS = 10_000
 
 
@@ -37,7 +37,19 @@ class SendFailed(RuntimeError):
     manager's own close code is seen)."""
 
 
+class HeldAccept(Behaviour):
+    """``accept()`` waits until an ``accept`` step lets it finish; sends are instant."""
+
+    def __init__(self) -> None:
+        self.let_through = anyio.Event()
+
+    async def on_accept(self, ws: FakeWebSocket) -> None:
+        await self.let_through.wait()
+
+
 def _behaviour(name: str) -> Any:
+    if name == "hold_accept":
+        return HeldAccept()
     if name == "instant":
         return Instant()
     if name in ("gate", "never_read"):
@@ -170,6 +182,10 @@ async def play(vector: dict[str, Any], factory: Callable[..., Any], *, seed: boo
                     if gate.pending:
                         gate.release(1)
                     await settle()
+            elif op == "accept":
+                held = clients[step["client"]].behaviour
+                if isinstance(held, HeldAccept):
+                    held.let_through.set()
             elif op == "fail":
                 gate = clients[step["client"]].gate
                 if gate.pending:

@@ -55,6 +55,10 @@ def release(client: str, n: int = 1) -> dict[str, Any]:
     return {"op": "release", "client": client, "n": n}
 
 
+def accept(client: str) -> dict[str, Any]:
+    return {"op": "accept", "client": client}
+
+
 def fail(client: str) -> dict[str, Any]:
     return {"op": "fail", "client": client}
 
@@ -313,6 +317,19 @@ SCENARIOS: tuple[Scenario, ...] = (
       "naming it, then the new incarnation from its start; the old resume point is not applied.",
       (log("t", "a"), log("t", "b"), connect("c1", "t", epoch=""), detach("c1"), disconnect("t"), log("t", "x"),
        log("t", "y"), log("t", "z"), connect("c2", "t", after_seq=2, epoch=epoch_of("c1")), log("t", "w")),
+      setup={"history_size": 10}),
+    S("res4-reset-while-connecting", ("RES-4", "WIRE-4"),
+      "The task is disconnected and restarted while a resuming connect (no epoch named) is still being "
+      "accepted: the resume point belongs to the old incarnation and is not applied to the new one.",
+      (log("t", "a"), log("t", "b"), log("t", "c"), connect("c1", "t", "hold_accept", after_seq=2),
+       disconnect("t"), log("t", "x"), log("t", "y"), accept("c1"), log("t", "z"), query("t")),
+      setup={"history_size": 10}),
+    S("res4-reset-while-connecting-with-epoch", ("RES-4", "WIRE-4"),
+      "As above, with the client naming the incarnation it resumes: a reset frame, then the new one "
+      "from its start.",
+      (log("t", "a"), connect("c1", "t", epoch=""), detach("c1"), log("t", "b"),
+       connect("c2", "t", "hold_accept", after_seq=2, epoch=epoch_of("c1")), disconnect("t"), log("t", "x"),
+       accept("c2"), log("t", "y")),
       setup={"history_size": 10}),
     # -- memory ----------------------------------------------------------------------------
     S("mem3-idle-task-expires", ("MEM-3",),

@@ -13,7 +13,7 @@ from tasktail.vectors import CORPUS, SCENARIOS, SCHEMA, VERSION, dumps, load, pe
 from tasktail.vectors import validate, vector_for
 from tasktail.vectors._corpus import with_policy
 from tasktail.vectors._scenarios import NOT_EXPRESSIBLE
-from tasktail.zoo import factory_for, tutorial_factory
+from tasktail.zoo import factory_for, reference_factory_for, tutorial_factory
 from tests.test_spec import spec_rules
 
 BACKENDS = available_backends()
@@ -82,6 +82,10 @@ def stale_detach_factory(**config: Any) -> Any:
     return StaleDetach(**with_policy(config))
 
 
+def resume_across_incarnations_factory(**config: Any) -> Any:
+    return reference_factory_for("ResumeAcrossIncarnations")(**with_policy(config))
+
+
 LIFO_FAILS = {"cap1-queue-never-exceeds-cap", "cap3-drop-oldest", "fail1-send-error-keeps-the-message",
               "ord2-flush-in-order", "ord2-several-producers", "ord3-reconnect-loop"}
 BROKEN = {
@@ -91,6 +95,9 @@ BROKEN = {
     "zoo ClearWhenFull": (factory_for("ClearWhenFull"), "CAP-3", {"cap3-drop-oldest"}),
     "zoo LifoFlush": (factory_for("LifoFlush"), "ORD-2", LIFO_FAILS),
     "planted StaleDetach": (stale_detach_factory, "REPL-2", {"repl2-stale-detach-is-a-no-op"}),
+    "reference zoo ResumeAcrossIncarnations": (
+        resume_across_incarnations_factory, "RES-4",
+        {"res4-epoch-change", "res4-reset-while-connecting", "res4-reset-while-connecting-with-epoch"}),
 }
 
 
