@@ -13,7 +13,8 @@ from ._corpus import generate, per_rule, reference_factory, run
 
 def _load(spec: str):  # type: ignore[no-untyped-def]
     module, _, name = spec.partition(":")
-    sys.path.insert(0, "")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # the current directory is importable, as with pytest
     return getattr(importlib.import_module(module), name)
 
 

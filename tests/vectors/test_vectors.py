@@ -121,3 +121,17 @@ def test_a_correct_seed_manager_passes_every_seed_vector(backend):
     seed = {v["id"] for v in VECTORS if v["profile"] == "seed"}
     assert {v.vector for v in verdicts if v.grade == "PASS"} == seed and len(seed) >= 10
     assert {v.grade for v in verdicts if v.vector not in seed} == {"UNSUPPORTED"}
+
+
+def test_the_runner_command_reports_per_vector_and_per_rule_and_exits_1_on_fail(capsys):
+    from tasktail.vectors.__main__ import main
+
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS         res4-epoch-change [asyncio] RES-4 WIRE-4" in out
+    assert "PASS         res4-epoch-change [trio] RES-4 WIRE-4" in out
+    assert "\nPASS         RES-4\n" in out and "FAIL" not in out
+    assert main(["run", "--factory", "tests.vectors.test_vectors:stale_detach_factory", "--backend", "trio"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL         repl2-stale-detach-is-a-no-op [trio] REPL-2" in out
+    assert "\nFAIL         REPL-2\n" in out and "[asyncio]" not in out
