@@ -101,7 +101,10 @@ def run_vector(vector: dict[str, Any], factory: Callable[..., Any], backend: str
     rules = vector["rules"]
     if seed and vector.get("profile") != "seed":
         return Verdict(vector["id"], rules, backend, "UNSUPPORTED", ["needs more than the seed's API"])
-    outcome = play_sync(vector, factory, backend=backend, seed=seed)
+    try:
+        outcome = play_sync(vector, factory, backend=backend, seed=seed)
+    except Exception as exc:  # the manager broke the run itself (a crash, a task that spins)
+        return Verdict(vector["id"], rules, backend, "FAIL", [f"the run crashed: {type(exc).__name__}: {exc}"])
     result, found = grade(vector["expect"], outcome, seed=seed)
     return Verdict(vector["id"], rules, backend, result, found)
 

@@ -124,6 +124,22 @@ def _epoch_of(clients: dict[str, FakeWebSocket], name: str) -> str | None:
     return None
 
 
+def _sync_step(manager: Any, step: dict[str, Any], clients: dict[str, FakeWebSocket],
+               tasks_of: dict[str, str]) -> dict[str, Any]:
+    """``detach``, ``disconnect`` or ``query``: synchronous calls; what they raise is recorded."""
+    try:
+        if step["op"] == "detach":
+            name = step["client"]
+            return {"detached": bool(manager.detach(tasks_of[name], clients[name]))}
+        if step["op"] == "disconnect":
+            discarded = manager.disconnect(step["task"])
+            return {"discarded": discarded if isinstance(discarded, int) else None}
+        return {"connected": bool(manager.get_connection_status(step["task"])),
+                "queued": int(manager.get_queued_message_count(step["task"]))}
+    except Exception as exc:
+        return {"result": "raised", "error": error_kind(exc), "end": "raised"}
+
+
 def build_config(setup: dict[str, Any], *, seed: bool, clock: Callable[[], float]) -> dict[str, Any]:
     if seed:
         return {"max_queue_size": setup["max_queue_size"]}
@@ -192,22 +208,15 @@ async def play(vector: dict[str, Any], factory: Callable[..., Any], *, seed: boo
                     gate.fail_pending(SendFailed("send failed"), n=1)
             elif op == "drop":
                 clients[step["client"]].client.vanish()
-            elif op == "detach":
-                name = step["client"]
-                result = {"detached": bool(manager.detach(tasks_of[name], clients[name]))}
-            elif op == "disconnect":
-                discarded = manager.disconnect(step["task"])
-                result = {"discarded": discarded if isinstance(discarded, int) else None}
+            elif op in ("detach", "disconnect", "query"):
+                result = _sync_step(manager, step, clients, tasks_of)
             elif op == "advance":
                 await anyio.sleep(step["seconds"])
-            elif op == "query":
-                result = {"connected": bool(manager.get_connection_status(step["task"])),
-                          "queued": int(manager.get_queued_message_count(step["task"]))}
             else:
                 raise ValueError(f"unknown step {op!r}")
             await settle()
             if call is not None:
-                result = call.status()
+                result = call.status()  # the end status is added after the last step
                 if op == "log" and call.done:
                     seq = getattr(call.value, "seq", None)
                     result["seq"] = seq if isinstance(seq, int) else None

@@ -10,7 +10,7 @@ import pytest
 from tasktail.fakes import available_backends
 from tasktail.manager import ConnectionManager
 from tasktail.vectors import CORPUS, SCENARIOS, SCHEMA, VERSION, dumps, load, per_rule, reference_factory, run
-from tasktail.vectors import validate, vector_for
+from tasktail.vectors import run_vector, validate, vector_for
 from tasktail.vectors._corpus import with_policy
 from tasktail.vectors._scenarios import NOT_EXPRESSIBLE
 from tasktail.zoo import factory_for, reference_factory_for, tutorial_factory
@@ -135,3 +135,11 @@ def test_the_runner_command_reports_per_vector_and_per_rule_and_exits_1_on_fail(
     out = capsys.readouterr().out
     assert "FAIL         repl2-stale-detach-is-a-no-op [trio] REPL-2" in out
     assert "\nFAIL         REPL-2\n" in out and "[asyncio]" not in out
+
+
+def test_a_manager_that_breaks_the_run_is_a_fail_not_a_crash():
+    def refuses_config(**config: Any) -> Any:
+        raise TypeError("unexpected keyword argument 'history_size'")
+
+    verdict = run_vector(VECTORS[0], refuses_config, BACKENDS[0])
+    assert verdict.grade == "FAIL" and "the run crashed: TypeError" in verdict.problems[0]
