@@ -59,7 +59,19 @@ def vector_for(scenario: Scenario) -> dict[str, Any]:
 
 
 def dumps(vector: dict[str, Any]) -> str:
-    return json.dumps(vector, indent=1, ensure_ascii=False) + "\n"
+    """Stable, reviewable JSON: anything that fits on a line (a step, a frame, a result) is one."""
+    return _fmt(vector, 0) + "\n"
+
+
+def _fmt(value: Any, depth: int, width: int = 160) -> str:
+    flat = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, (dict, list)) or not value or len(flat) + 2 * depth <= width:
+        return flat
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, list):
+        return "[\n" + ",\n".join(inner + _fmt(v, depth + 1) for v in value) + "\n" + pad + "]"
+    return "{\n" + ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {_fmt(v, depth + 1)}"
+                              for k, v in value.items()) + "\n" + pad + "}"
 
 
 def generate(directory: Path = CORPUS) -> list[Path]:
