@@ -1,0 +1,140 @@
+"""Generate the corpus from the scenarios and the reference; replay it against a factory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._judge import expectation, grade
+from ._play import play_sync
+from ._scenarios import SCENARIOS, Scenario
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"
+SCHEMA = HERE / "schema.json"
+#: the vector format's version: the major changes when a vector's meaning changes
+VERSION = "tasktail-vectors/1"
+GRADES = ("PASS", "NON-STRICT", "UNSUPPORTED", "FAIL")  # worst last
+
+
+def reference_factory(**config: Any) -> Any:
+    """The reference, taking ``overflow`` by name as every port's factory does."""
+    from tasktail.manager import ConnectionManager
+
+    return ConnectionManager(**with_policy(config))
+
+
+def with_policy(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with an ``overflow`` name replaced by the reference's policy object."""
+    from tasktail.manager import CoalesceProgress, DropOldest, RejectNewest
+
+    policies = {"drop-oldest": DropOldest, "reject-newest": RejectNewest, "coalesce-progress": CoalesceProgress}
+    if "overflow" in config:
+        config = {**config, "overflow": policies[config["overflow"]]()}
+    return config
+
+
+reference_factory.tasktail_capabilities = frozenset({"seq"})  # type: ignore[attr-defined]
+
+
+# -- generating ------------------------------------------------------------------------------
+
+def vector_for(scenario: Scenario) -> dict[str, Any]:
+    """The vector of ``scenario``: its steps and the reference's outcome (asyncio)."""
+    setup = scenario.full_setup()
+    body = {"setup": setup, "steps": [dict(s) for s in scenario.steps]}
+    expect = expectation(play_sync(body, reference_factory), exact_time=scenario.exact_time)
+    if scenario.alternatives:
+        options = [{"grade": "PASS", **expect}]
+        for alt in scenario.alternatives:
+            other = expectation(play_sync({**body, "setup": {**setup, **alt.setup}}, reference_factory),
+                                exact_time=scenario.exact_time)
+            options.append({"grade": alt.grade, "why": alt.why, **other})
+        expect = {"alternatives": options}
+    return {"version": VERSION, "id": scenario.id, "rules": list(scenario.rules),
+            "description": scenario.description, "profile": scenario.profile, **body, "expect": expect}
+
+
+def dumps(vector: dict[str, Any]) -> str:
+    """Stable, reviewable JSON: anything that fits on a line (a step, a frame, a result) is one."""
+    return _fmt(vector, 0) + "\n"
+
+
+def _fmt(value: Any, depth: int, width: int = 160) -> str:
+    flat = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, (dict, list)) or not value or len(flat) + 2 * depth <= width:
+        return flat
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, list):
+        return "[\n" + ",\n".join(inner + _fmt(v, depth + 1) for v in value) + "\n" + pad + "]"
+    return "{\n" + ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {_fmt(v, depth + 1)}"
+                              for k, v in value.items()) + "\n" + pad + "}"
+
+
+def generate(directory: Path = CORPUS) -> list[Path]:
+    """Write one file per scenario (and remove files of scenarios that are gone)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scenario in SCENARIOS:
+        path = directory / f"{scenario.id}.json"
+        path.write_text(dumps(vector_for(scenario)), encoding="utf-8")
+        written.append(path)
+    for stale in set(directory.glob("*.json")) - set(written):
+        stale.unlink()
+    return written
+
+
+def load(directory: Path = CORPUS) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
+
+
+# -- running ---------------------------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    vector: str
+    rules: list[str]
+    backend: str
+    grade: str
+    problems: list[str] = field(default_factory=list)
+
+
+def judge_mode(factory: Callable[..., Any]) -> bool:
+    """True: judge by the seed's fields only (the factory claims capabilities and not ``seq``)."""
+    claimed = getattr(factory, "tasktail_capabilities", None)
+    return claimed is not None and "seq" not in claimed
+
+
+def run_vector(vector: dict[str, Any], factory: Callable[..., Any], backend: str) -> Verdict:
+    seed = judge_mode(factory)
+    rules = vector["rules"]
+    if seed and vector.get("profile") != "seed":
+        return Verdict(vector["id"], rules, backend, "UNSUPPORTED", ["needs more than the seed's API"])
+    try:
+        outcome = play_sync(vector, factory, backend=backend, seed=seed)
+    except Exception as exc:  # the manager broke the run itself (a crash, a task that spins)
+        return Verdict(vector["id"], rules, backend, "FAIL", [f"the run crashed: {type(exc).__name__}: {exc}"])
+    result, found = grade(vector["expect"], outcome, seed=seed)
+    return Verdict(vector["id"], rules, backend, result, found)
+
+
+def run(factory: Callable[..., Any], backends: Iterable[str], vectors: list[dict[str, Any]] | None = None,
+        ) -> list[Verdict]:
+    vectors = load() if vectors is None else vectors
+    return [run_vector(v, factory, b) for v in vectors for b in backends]
+
+
+def worst(grades: Iterable[str]) -> str:
+    found = [g for g in grades if g != "UNSUPPORTED"] or ["UNSUPPORTED"]
+    return max(found, key=GRADES.index)
+
+
+def per_rule(verdicts: list[Verdict]) -> dict[str, str]:
+    rules: dict[str, list[str]] = {}
+    for v in verdicts:
+        for rule in v.rules:
+            rules.setdefault(rule, []).append(v.grade)
+    return {rule: worst(grades) for rule, grades in sorted(rules.items())}
