@@ -3,12 +3,10 @@ targets, assembled into one JSON-ready report."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import time
 from dataclasses import asdict
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import anyio
 
@@ -33,33 +31,15 @@ def conformance(subject: Subject, examples: int = 100) -> str:
     if subject.manager_factory is None:
         return subject.not_a_manager or "n/a"
     from tasktail.scenarios import check_connection_manager
+    from tasktail.scenarios._generate import private_hypothesis_home
 
-    with _hypothesis_home():
+    with private_hypothesis_home():
         report = check_connection_manager(subject.manager_factory, backend="asyncio", examples=examples)
     failed = [rule for rule, outcome in report.outcomes.items() if outcome.status == "FAIL"]
     lenient = [rule for rule, outcome in report.outcomes.items() if outcome.status == "NON-STRICT"]
     if failed:
         return "FAIL " + ",".join(failed)
     return "PASS" + (f" (non-strict {','.join(lenient)})" if lenient else "")
-
-
-@contextlib.contextmanager
-def _hypothesis_home() -> Iterator[None]:
-    """Hypothesis keeps caches in ``./.hypothesis`` even with no example database: the
-    bench writes nothing into the current directory but what it is asked to, so they go
-    to a temporary directory, removed afterwards."""
-    try:
-        from hypothesis import configuration
-    except ImportError:  # pragma: no cover - the harness extra is missing
-        yield
-        return
-    before = getattr(configuration, "__hypothesis_home_directory", None)
-    with tempfile.TemporaryDirectory(prefix="tasktail-bench-") as home:
-        configuration.set_hypothesis_home_dir(home)
-        try:
-            yield
-        finally:
-            configuration.set_hypothesis_home_dir(before)
 
 
 def run_benchmarks(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -29,11 +29,14 @@ Theory of operation:
 from __future__ import annotations
 
 import collections
+import contextlib
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, configuration, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 from hypothesis import strategies as st
@@ -208,3 +211,17 @@ def _one_round(subject: Subject, backend: str, budget: int, seed: int, nonstrict
                             preconditions=preconditions)
         return again if not again.ok else shrunk  # (flaky: report what was seen)
     return None
+
+
+@contextlib.contextmanager
+def private_hypothesis_home() -> Iterator[None]:
+    """Hypothesis keeps caches in ``./.hypothesis`` even with no example database; a command
+    (``tasktail conform``, ``tasktail bench``) writes nothing into the current directory but
+    what it is asked to, so they go to a temporary directory, removed afterwards."""
+    before = getattr(configuration, "__hypothesis_home_directory", None)
+    with tempfile.TemporaryDirectory(prefix="tasktail-hypothesis-") as home:
+        configuration.set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(before)

@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._generate import private_hypothesis_home
     from ._suite import check_connection_manager
 
     try:
@@ -83,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         factory = load_factory(args.factory) if args.factory else reference_factory
         caps = None if args.capabilities is None else [c for c in args.capabilities.split(",") if c]
-        report = check_connection_manager(factory, rules=args.rules, backend=args.backend, examples=args.examples,
-                                          seed=args.seed, capabilities=caps, save_failures=args.save_failures,
-                                          config=parse_config(args.config), time_limit=args.time_limit,
-                                          check_determinism=args.check_determinism)
+        with private_hypothesis_home():
+            report = check_connection_manager(factory, rules=args.rules, backend=args.backend,
+                                              examples=args.examples, seed=args.seed, capabilities=caps,
+                                              save_failures=args.save_failures, config=parse_config(args.config),
+                                              time_limit=args.time_limit, check_determinism=args.check_determinism)
     except UsageError as exc:
         print(f"tasktail conform: {exc}", file=sys.stderr)
         return EXIT["usage"]

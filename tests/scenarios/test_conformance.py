@@ -141,6 +141,16 @@ def test_cli_exit_codes(capsys):
     assert conform.main(["--rules", "NOPE-9"]) == 2
 
 
+def test_cli_writes_nothing_into_the_current_directory(tmp_path):
+    """In a process of its own (under pytest, hypothesis' plugin has chosen its home already):
+    hypothesis would put its caches in ./.hypothesis."""
+    code = "import sys; from tasktail._cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "conform", "--rules", "ORD-2", "--backend", "asyncio",
+                           "--examples", "5"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 4), done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_replay_round_trip(tmp_path, capsys):
     code = conform.main([f"{__name__}:leaky_factory", "--backend", "asyncio", "--rules", "DISC-*",
                          "--examples", str(CI_EXAMPLES), "--save-failures", str(tmp_path)])
