@@ -4,7 +4,8 @@ Each is the reference ``ConnectionManager`` with the old behaviour put back in o
 ``breaks`` names the rule, and the factory claims every capability, like the reference.
 The generated programs find the first two on their own (hand-over cancellation, a
 resume in progress while its task is reset); the scripted CANC-2 check finds the third and
-the scripted THR-2 check of a thread waiting at shutdown the fourth.
+the scripted THR-2 check of a thread waiting at shutdown the fourth, the scripted CANC-1
+check of a tight producer loop the fifth.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from ..manager._core import ManagerCore
 from ..manager._manager import ConnectionManager
 from ..manager._threads import ThreadSafeLogger
 
-__all__ = ["ResumeAcrossIncarnations", "StrandingHandOver", "ThreadsHangAtShutdown", "UnboundedClose"]
+__all__ = ["NeverYields", "ResumeAcrossIncarnations", "StrandingHandOver", "ThreadsHangAtShutdown",
+           "UnboundedClose"]
 
 
 class StrandingHandOver(ConnectionManager):
@@ -79,3 +81,18 @@ class ThreadsHangAtShutdown(ConnectionManager):
 
     def threadsafe(self) -> ThreadSafeLogger:
         return _WaitForever(self)
+
+
+class NeverYields(ConnectionManager):
+    """``send_log`` never yields when it need not wait: a tight producer loop starves every
+    other task, and a cancel scope around it never fires."""
+
+    breaks = "CANC-1"
+
+    @property
+    def _unyielded(self) -> int:
+        return 0  # BUG (before the fix): no call is ever counted, so none ever yields
+
+    @_unyielded.setter
+    def _unyielded(self, value: int) -> None:
+        pass

@@ -1,7 +1,7 @@
 """The reference's pre-fix behaviours (``tasktail.zoo.REFERENCE_ZOO``): the suite, with CI
 settings, finds each by the rule it names, and the generated programs find the hand-over
-bug and the resume raced by a reset on their own (the other two are scripted checks' to find:
-a close that never answers, a thread waiting at shutdown)."""
+bug and the resume raced by a reset on their own (the others are scripted checks' to find: a
+close that never answers, a thread waiting at shutdown, a tight producer loop)."""
 
 from __future__ import annotations
 
