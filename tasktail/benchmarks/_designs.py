@@ -12,7 +12,7 @@ import anyio
 
 from ..manager import LogMessage
 
-from ._subject import Params, _Base
+from ._subject import Params, _GroupBase
 
 
 # -- writer task per connection ------------------------------------------------------------
@@ -30,7 +30,7 @@ class _WState:
         self.dropped = 0
 
 
-class _WriterTask(_Base):
+class _WriterTask(_GroupBase):
     """Producers only enqueue; one writer task per connection sends. Buffers: ``deque``
     (deque + Event), ``stream`` (anyio memory object stream), ``asyncio`` (asyncio.Queue).
     Drop-oldest at the cap; no validation, gap notices or resume (a sketch of the design)."""
@@ -45,14 +45,8 @@ class _WriterTask(_Base):
         self.clock = time.time
         self.send = {"deque": self._send_deque, "stream": self._send_stream, "asyncio": self._send_asyncio}[buffer]
 
-    async def __aenter__(self):
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        return self
-
     async def __aexit__(self, *exc: object) -> None:
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(None, None, None)
+        await super().__aexit__(*exc)
         for state in self.tasks.values():
             if state.tx is not None:
                 state.tx.close()

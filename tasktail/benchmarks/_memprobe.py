@@ -17,7 +17,6 @@ import sys
 import time
 import tracemalloc
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -25,19 +24,10 @@ import anyio
 
 from ._sockets import StalledSocket
 from ._subjects import SUBJECTS, Params
+from ._peers import _TutorialMessage  # the tutorial's message: ISO timestamp string
 from ._workloads import line, task_ids
 
 REPRS = ("namedtuple", "slots", "dataclass", "dict", "pydantic")
-
-
-@dataclass
-class _DataclassMessage:  # the tutorial's message: ISO timestamp string
-    task_id: str
-    timestamp: str
-    level: str
-    message: str
-    progress: float | None = None
-    finished: bool = False
 
 
 class _SlotsMessage:
@@ -65,7 +55,7 @@ def _repr_builder(kind: str):
     if kind == "slots":
         return lambda t, s, text: _SlotsMessage(t, s, now(), "info", text, None, False)
     if kind == "dataclass":
-        return lambda t, s, text: _DataclassMessage(t, datetime.now(timezone.utc).isoformat(), "info", text)
+        return lambda t, s, text: _TutorialMessage(t, datetime.now(timezone.utc).isoformat(), "info", text)
     if kind == "dict":
         return lambda t, s, text: {"task_id": t, "timestamp": datetime.now(timezone.utc).isoformat(),
                                    "level": "info", "message": text, "progress": None, "finished": False}

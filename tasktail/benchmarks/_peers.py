@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from ._subject import UTC, Params, _Base
+from ._subject import UTC, Params, _Base, _GroupBase
 
 
 # -- peers ---------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class _NaiveTutorial(_Base):
     send_log = send
 
 
-class _Consumers(_Base):
+class _Consumers(_GroupBase):
     """Shared plumbing of the pub/sub peers: one consumer task per connection."""
 
     sync_delivery = False
@@ -108,15 +108,6 @@ class _Consumers(_Base):
     def __init__(self, params: Params) -> None:
         self.params = params
         self.scopes: dict[str, anyio.CancelScope] = {}
-
-    async def __aenter__(self):
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(None, None, None)
 
     def detach(self, task_id: str, websocket: Any) -> None:
         scope = self.scopes.pop(task_id, None)

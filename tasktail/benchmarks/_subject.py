@@ -76,4 +76,17 @@ class _Base:
         return tsend
 
 
+class _GroupBase(_Base):
+    """A subject that runs tasks of its own (writers, consumers) in one task group."""
+
+    async def __aenter__(self):
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+
+
 # -- floors ------------------------------------------------------------------------------
