@@ -46,6 +46,17 @@ from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _fi
 __all__ = ["RedisConnectionManager", "open_manager"]
 
 
+class _RedisConnection(Connection):
+    """A connection as this I/O layer keeps it: the core's fields, and whether the close
+    frame has been sent (the sans-IO core keeps no I/O fields)."""
+
+    __slots__ = ("socket_closed",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.socket_closed = False
+
+
 class _Client:
     """One local socket following one task."""
 
@@ -220,7 +231,7 @@ class RedisConnectionManager:
                                  f"expected an int in 0..{last}")
         with anyio.fail_after(self.send_timeout):
             await websocket.accept()
-        connection = Connection(websocket, task_id, 0, deque(), "")
+        connection = _RedisConnection(websocket, task_id, 0, deque(), "")
         client = _Client(connection, keys)
         try:
             async with client.lock:

@@ -61,6 +61,9 @@ def run_check(subject: Subject, chk: Check, backend: str) -> CheckRun:
         status, found = _judge(exc, guard, chk.real_time, chk.rule)
         if found is not None:
             findings.append(finding(*found))
+            if status == "fail" and found[0] != chk.rule:
+                # another rule's finding ended the check before it asked its own question
+                status = f"cut short: by a {found[0]} finding ({found[1]})"
     else:
         if isinstance(result, NonStrict):
             status = "non-strict"

@@ -127,6 +127,8 @@ class Harness:
     sockets: list[FakeWebSocket] = field(default_factory=list)
     after_loop: Any = None
     built_cap: int = 0
+    #: other rules' findings held back (``deferring``) until the check asked its own question
+    deferred: list[Charged] = field(default_factory=list)
 
     @property
     def caps(self) -> frozenset[str]:
@@ -143,6 +145,19 @@ class Harness:
         self.built_cap = self.cap(cap)
         self.manager = self.subject.build(self.built_cap, **extra)
         return self.manager
+
+    async def deferring(self, call_: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """``await call_(*args)``, holding back another rule's finding (``Charged``) so the
+        check still asks its own question; ``raise_deferred`` charges it afterwards."""
+        try:
+            return await call_(*args, **kwargs)
+        except Charged as exc:
+            self.deferred.append(exc)
+            return None
+
+    def raise_deferred(self) -> None:
+        if self.deferred:
+            raise self.deferred[0]
 
     def socket(self, behaviour: Any = None) -> FakeWebSocket:
         ws = FakeWebSocket(behaviour, strict=False)

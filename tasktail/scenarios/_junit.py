@@ -38,7 +38,7 @@ def write_junit(report: ConformanceReport, path: str) -> None:
                 name = f"{check} [{backend}]"
                 if found:
                     case(name, classname, failure=f"{found[0].kind}: {found[0].message}", text=found[0].reproduce)
-                elif result.startswith(("unmet", "blocked")):
+                elif result.startswith(("unmet", "blocked", "cut short")):
                     case(name, classname, failure=f"{result.split(':')[0].upper()}: {result}")
                 elif result == "n/a":
                     case(name, classname, skipped="not applicable: a capability it needs is not claimed")

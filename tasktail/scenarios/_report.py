@@ -49,6 +49,7 @@ class RuleOutcome:
     findings: list[Finding] = field(default_factory=list)
     examples_run: int = 0
     #: check name -> backend -> "pass" | "non-strict" | "fail" | "unmet: why" | "blocked: why" | "n/a"
+    #: | "cut short: why" (another rule's finding ended it before it asked its own question)
     check_results: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # why BLOCKED or INCOMPLETE
 
@@ -81,14 +82,14 @@ class RuleOutcome:
                            f"{self.findings[0].message}")
         elif any(r.startswith("blocked") for r in results):
             self.status = "BLOCKED"
-        elif self.notes or any(r.startswith("unmet") for r in results):
+        elif self.notes or any(r.startswith(("unmet", "cut short")) for r in results):
             self.status = "INCOMPLETE"
         elif any(r == "non-strict" for r in results):
             self.status = "NON-STRICT"
         else:
             self.status = "PASS"
         if self.status in ("BLOCKED", "INCOMPLETE"):
-            why = sorted({r for r in results if r.startswith(("blocked", "unmet"))}) + self.notes
+            why = sorted({r for r in results if r.startswith(("blocked", "unmet", "cut short"))}) + self.notes
             self.detail = "; ".join(why)
 
 
