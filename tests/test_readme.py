@@ -1,4 +1,4 @@
-"""The README's quickstart is the file examples/quickstart.py, and it runs."""
+"""The README's quickstart is the file examples/quickstart.py, and it runs; .ci/run is its test command."""
 
 from __future__ import annotations
 
@@ -34,3 +34,12 @@ def test_quickstart_streams_a_background_job(backend):
     assert frames[-1]["finished"] is True and frames[-1]["level"] == "success"
     assert [f["seq"] for f in resumed] == [3, 4]
     quickstart.manager.disconnect("report-1")
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """README: ".ci/run runs exactly the second command" (the one that runs the tests)."""
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```sh\n(.*?)\n```", readme.split("## Two commands", 1)[1].split("\n## ", 1)[0], re.S)
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert len(commands) == 2 and ci == [commands[1].strip()]
+
