@@ -89,7 +89,7 @@ def _build() -> dict[str, Idiom]:
         "deque per task + one asyncio.create_task writer per client (deferred delivery), send_text")
     idioms["status_frame"] = Idiom(
         "status_frame", factory_of(StatusFrame, None), {}, None,
-        "the anyio seed manager plus a {\"type\": \"status\"} frame sent right after accept, send_text")
+        "the anyio seed manager greeting each client with a {\"type\": \"status\"} frame first, send_text")
     return idioms
 
 

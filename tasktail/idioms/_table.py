@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["IdiomRow", "format_idiom_table", "idiom_catch_table"]
+__all__ = ["IdiomRow", "check_idiom", "format_idiom_table", "idiom_catch_table"]
 
 
 class IdiomRow(NamedTuple):
@@ -21,26 +21,28 @@ class IdiomRow(NamedTuple):
     fixed_verdict: str  # the corrected variant: "PASS" or the rules it did not pass
 
 
-def idiom_catch_table(seed: int = 0, *, examples: int = 150) -> list[IdiomRow]:
-    """Run the suite on every broken idiom and on its corrected variant (150 generated
+def check_idiom(factory, seed: int, examples: int = 150):
+    """The suite's report on one idiom factory, on every backend it runs on (150 generated
     programs per backend: the meta-test's budget)."""
     from tasktail.scenarios import check_connection_manager  # lazy: hypothesis is a dev dependency
 
-    from . import IDIOMS
+    backends = getattr(factory, "tasktail_backends", None)
+    return check_connection_manager(factory, backend=backends[0] if backends else "both", examples=examples,
+                                    seed=seed)
 
-    def run(factory):
-        backends = getattr(factory, "tasktail_backends", None)
-        return check_connection_manager(factory, backend=backends[0] if backends else "both",
-                                        examples=examples, seed=seed)
+
+def idiom_catch_table(seed: int = 0, *, examples: int = 150) -> list[IdiomRow]:
+    """Run the suite on every broken idiom and on its corrected variant."""
+    from . import IDIOMS
 
     rows = []
     for name, idiom in IDIOMS.items():
         if not idiom.breaks:
             continue
-        outcomes = run(idiom.factory).outcomes
+        outcomes = check_idiom(idiom.factory, seed, examples).outcomes
         failed = {rule for rule, o in outcomes.items() if o.status == "FAIL"}
         labels = set(idiom.breaks)
-        fixed = run(idiom.fixed).outcomes
+        fixed = check_idiom(idiom.fixed, seed, examples).outcomes
         bad = sorted(rule for rule, o in fixed.items() if o.status in ("FAIL", "INCOMPLETE", "BLOCKED"))
         rows.append(IdiomRow(name, tuple(sorted(labels)), tuple(sorted(failed)), tuple(sorted(labels - failed)),
                              tuple(sorted(failed - labels)), "PASS" if not bad else "not PASS: " + ", ".join(bad)))

@@ -17,6 +17,12 @@ Theory of operation:
    *below* them (:func:`_trio_late_scope_hook`), where it would be had it been entered
    first. That needs trio's internals; on a trio without them, and on any other backend,
    every send pays for a scope as before.
+3. **Private internals, checked by name only.** (1) reads anyio's ``_task_states`` and its
+   scopes' ``_cancel_called``, ``_shield`` and ``_parent_scope``; (2) on trio rewires
+   ``CancelStatus`` parents. Both were tested with anyio 4.x and trio 0.35; a release that
+   keeps those names but changes their meaning would go unnoticed here, so the tests of
+   ``tests/manager/test_cancellation.py`` and ``test_idle.py`` are the guard to run first
+   after upgrading either.
 """
 
 from __future__ import annotations
@@ -116,7 +122,9 @@ def _asyncio_cancel_pending(loop: Any) -> Callable[[], bool]:
         return _always
     current_task = _current_tasks.get
     # (weak reference to the task last asked about, anyio's state of that task), replaced
-    # whole; one per loop, so only that loop's thread reads it
+    # whole; one per connection, so only its loop's thread reads it. Only a found state is
+    # kept: anyio keeps a task's state until the task ends, but a plain asyncio task gets
+    # one only when it first enters a cancel scope, so a miss must be asked again.
     probe: list[Any] = [None, None]
 
     def cancel_pending() -> bool:
@@ -126,9 +134,9 @@ def _asyncio_cancel_pending(loop: Any) -> Callable[[], bool]:
             if task is None:
                 return False
             task_state = _anyio_task_states.get(task)
+            if task_state is None:
+                return False  # no anyio scope (yet) that could cancel it
             probe[:] = (weakref.ref(task), task_state)
-        if task_state is None:
-            return False  # a task anyio does not know has no anyio scope to be cancelled by
         scope = task_state.cancel_scope
         try:  # exactly the walk of anyio's checkpoint_if_cancelled
             while scope is not None:

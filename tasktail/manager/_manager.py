@@ -30,7 +30,7 @@ import math
 import sys
 import time
 import types
-from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -285,6 +285,7 @@ class ConnectionManager:
                 and type(message) is str and message.isascii()
                 and (progress is None or type(progress) in _NUMBER_TYPES and 0 <= progress <= 100)
                 and (finished is False or finished is True)
+                and not state.connection.io.cancel_pending()  # a cancelled caller: the full path (CANC-1)
                 and not (lock := state.lock)._locked):
             # The connected, idle path (state.idle: a client, the lock free, nothing queued,
             # in flight or owed), all in this frame. Each check above is a fast path of the
@@ -315,17 +316,6 @@ class ConnectionManager:
             io = connection.io
             status = io.current_status  # None but on trio (see _bounded)
             before = status() if status is not None else None
-            if io.cancel_pending():  # CANC-1: raises for a cancelled caller, message logged
-                core.settle(state)  # (False: the lock is held) before the check awaits
-                try:
-                    await cancel_check()()
-                except BaseException:
-                    # The check yielded, so others may have queued behind the message: it
-                    # goes back to the front of the queue, and the lock to whoever can still
-                    # send it (FAIL-3). No await between here and the raise.
-                    core.put_back(state)
-                    self._abandon(state)
-                    raise
             try:
                 sending = connection.websocket.send_text(log_json(
                     state.json_prefix, seq, now, canonical_level, message, progress, finished))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..manager._errors import TaskFinishedError, TasktailError
 from ..manager._message import (
@@ -20,7 +20,7 @@ from ..manager._message import (
 )
 from ..manager._manager import _check_number
 
-__all__ = ["RedisUnavailableError", "Keys", "Settings", "validated", "append_args", "message_from",
+__all__ = ["RedisUnavailableError", "Keys", "Settings", "shown_url", "validated", "append_args", "message_from",
            "result_message", "backoff_delays", "new_epoch"]
 
 
@@ -32,10 +32,21 @@ class RedisUnavailableError(TasktailError, ConnectionError):
     recognised by its token and not logged twice; see ``RDS-1``, ``RDS-5``)."""
 
     def __init__(self, what: str, waited: float, cause: BaseException | None) -> None:
-        super().__init__(f"Redis unavailable: {what} got no answer within {waited:.1f} s "
+        how = f"got no answer within {waited:.1f} s" if waited else "failed at once"  # 0: the first try, no retry
+        super().__init__(f"Redis unavailable: {what} {how} "
                          f"({type(cause).__name__ if cause else 'timeout'}: {cause}); nothing was logged, "
                          "unless Redis ran the call just before the connection dropped")
         self.waited = waited
+
+
+def shown_url(url: str) -> str:
+    """``url`` for an error message: a password in it is never shown."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = (f"{parts.username}:***@" if parts.username else ":***@") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def new_epoch() -> str:
@@ -76,8 +87,7 @@ def validated(task_id: object, level: object, message: object, progress: object,
     """``send_log``'s arguments checked exactly as the reference checks them (``VAL-1``):
     the same functions, so the same errors; nothing reaches Redis before this passes."""
     task_id = check_task_id(task_id)
-    canonical = LEVELS.get(level) if type(level) is str else None
-    level = check_level(level) if canonical is None else canonical
+    level = check_level(level)
     message = check_message(message)
     progress = check_progress(progress)
     finished = check_finished(finished)

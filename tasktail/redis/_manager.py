@@ -9,7 +9,8 @@ Theory of operation (SPEC ``RDS-*``):
 2. A client is attached by ``CLAIM`` (one script): it creates the incarnation if there is
    none, takes a fencing token and records ``owner = "<fence> <process>"``. The previous
    owner's process is told through its control stream and closes its socket with ``4000``;
-   every later acknowledgement by the old owner fails (fencing), so it cannot deliver more.
+   every later acknowledgement by the old owner fails (fencing), so it cannot record more
+   (it may still write the one batch it was sending when the claim moved).
 3. ``connect`` flushes what the task holds (``XRANGE`` after the cursor) and only then hands
    the task to this process's one reader, which follows with ``XREAD BLOCK`` from the last
    entry the flush read: nothing can fall between the two (``RDS-3``).
@@ -40,7 +41,7 @@ from ..manager._manager import _check_number
 from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
 from ..manager._stats import CloseCode, TaskStatistics
 from . import _scripts
-from ._common import Keys, RedisUnavailableError, Settings, backoff_delays, message_from, new_epoch
+from ._common import Keys, RedisUnavailableError, Settings, backoff_delays, message_from, new_epoch, shown_url
 from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
@@ -61,7 +62,7 @@ class _Client:
     """One local socket following one task."""
 
     __slots__ = ("connection", "keys", "token", "fence", "cursor", "last_id", "pending", "wake", "lock",
-                 "resync", "forgotten", "following")
+                 "resync", "following")
 
     def __init__(self, connection: Connection, keys: Keys) -> None:
         self.connection = connection
@@ -74,7 +75,6 @@ class _Client:
         self.wake = anyio.Event()
         self.lock = anyio.Lock()  # one writer per socket
         self.resync = False  # the incarnation went away: re-claim and reset (RDS-2)
-        self.forgotten = 0
         self.following = False
 
     def poke(self) -> None:
@@ -159,7 +159,7 @@ class RedisConnectionManager:
             await self._reader_redis.__aenter__()
         except BaseException as exc:
             await self._producer.__aexit__(None, None, None)
-            raise RedisUnavailableError(f"connecting to {self.url}", 0.0, _first(exc)) from None
+            raise RedisUnavailableError(f"connecting to {shown_url(self.url)}", 0.0, _first(exc)) from None
         s = self._redis.register_script
         self._claim, self._ack = s(_scripts.CLAIM), s(_scripts.ACK)
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
@@ -322,7 +322,6 @@ class RedisConnectionManager:
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
         client.token, client.fence = token, int(token.partition(" ")[0])
-        client.forgotten = forgotten
         connection = client.connection
         connection.epoch = current
         opening = None

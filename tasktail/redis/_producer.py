@@ -22,6 +22,7 @@ from ._common import (
     Keys,
     RedisUnavailableError,
     Settings,
+    shown_url,
     append_args,
     backoff_delays,
     result_message,
@@ -75,7 +76,7 @@ class RedisProducer:
         try:
             await self._client.__aenter__()
         except BaseException as exc:  # coredis wraps a refused connection in a group
-            raise RedisUnavailableError(f"connecting to {self.url}", 0.0, _first(exc)) from None
+            raise RedisUnavailableError(f"connecting to {shown_url(self.url)}", 0.0, _first(exc)) from None
         self._script = self._client.register_script(_scripts.APPEND)
         return self
 

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from ._record import Recorder as Run
     from ._record import SockRec
 
-__all__ = ["after_disconnect", "clientless_producer", "detach", "droppable", "final", "has_client", "on_connect_returned", "owed_tasks",
-           "query", "step"]
+__all__ = ["after_disconnect", "clientless_producer", "detach", "droppable", "final", "has_client",
+           "on_connect_returned", "owed_tasks", "query", "step"]
 
 
 def on_connect_returned(run: Run, sock: SockRec) -> None:
@@ -208,49 +208,49 @@ def _blocked(run: Run, task_id: str, busy: list) -> None:
     has a send in flight: another task's stalled client holds them (ISO-1), a producer
     waits with no client at all (PROD-1), or the task's lock was never released (LOCK-2)."""
     first = busy[0]
-    producers = [r for r in busy if r.label.startswith("send_log") and not r.had_client]
-    clientless = bool(producers) and not has_client(run, task_id)
-    held = _held(run, task_id)
     waiting = [r for r in busy if r.label.startswith("send_log")]
-    if waiting and not has_client(run, task_id) and isinstance(held, int) and held >= run.cap:
+    if waiting and _full_with_no_client(run, task_id):
         # waiting for room in its own full queue with no client to drain it (its client may
         # have failed since it began), whatever other tasks' clients do
-        _waits_with_no_client(run, task_id, waiting, f"waits at a full queue ({held} held)")
+        _waits_with_no_client(run, task_id, waiting, "waits at a full queue")
         return
     others = [t for t in _tasks(run) if t != task_id and _stalled(run, t)]
     if others:
         run.violate("ISO-1", f"#{first.id} {first.label} is blocked though no client of {task_id} is stalled "
                     f"(only {others} have stalled clients)", "hung")
         return
-    if clientless:
-        _waits_with_no_client(run, task_id, producers, f"is still waiting ({held} held in message_queues)")
+    producers = [r for r in waiting if not r.had_client]
+    if producers and not has_client(run, task_id):
+        _waits_with_no_client(run, task_id, producers, "began with none and is still waiting")
         return
     stuck = [r for r in busy if r.waited_clientless]
     if stuck:  # a client came later, but this producer was already waiting on no client: not a lock's fault
         r = stuck[0]
-        run.violate("PROD-1", f"#{r.id} {r.label} began with no client for {task_id} and still waits now that "
-                    "a client is connected", "blocked producer")
+        run.violate("PROD-1", f"#{r.id} {r.label} was seen waiting with no client for {task_id} and still waits "
+                    "now that a client is connected", "blocked producer")
         return
     run.violate("LOCK-2", f"#{first.id} {first.label} is blocked though no client of {task_id} has a send in "
                 "flight: the task's lock was not released", "hung")
 
 
+def _full_with_no_client(run: Run, task_id: str) -> bool:
+    held = _held(run, task_id)
+    return isinstance(held, int) and held >= run.cap and not has_client(run, task_id)
+
+
 def clientless_producer(run: Run, r: OpRec) -> bool:
     """A send_log with no client to wait for (PROD-1's if it waits): it began with none, was
     seen waiting with none, or its task's queue is full and no client is left to drain it."""
-    if not r.label.startswith("send_log"):
-        return False
-    if not r.had_client or r.waited_clientless:
-        return True
-    held = _held(run, r.task_id)
-    return not has_client(run, r.task_id) and isinstance(held, int) and held >= run.cap
+    return r.label.startswith("send_log") and (not r.had_client or r.waited_clientless
+                                               or _full_with_no_client(run, r.task_id))
 
 
 def _waits_with_no_client(run: Run, task_id: str, producers: list, how: str) -> None:
     for p in producers:
         p.waited_clientless = True
     r = producers[0]
-    run.violate("PROD-1", f"#{r.id} {r.label} has no client for {task_id} and {how}", "blocked producer")
+    run.violate("PROD-1", f"#{r.id} {r.label} has no client for {task_id} and {how} "
+                f"({_held(run, task_id)} held in message_queues[{task_id!r}])", "blocked producer")
 
 
 def _accounting(run: Run, task_id: str) -> None:

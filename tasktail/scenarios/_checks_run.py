@@ -34,7 +34,7 @@ REAL_SECONDS = 20.0  # the guard of a real-time check
 
 @dataclass
 class CheckRun:
-    status: str  # "pass" | "non-strict" | "fail" | "unmet: why" | "blocked: why" | "n/a"
+    status: str  # "pass" | "non-strict: why" | "fail" | "unmet: why" | "blocked: why" | "cut short: why" | "n/a"
     findings: list[Finding]
 
 
@@ -66,14 +66,15 @@ def run_check(subject: Subject, chk: Check, backend: str) -> CheckRun:
                 status = f"cut short: by a {found[0]} finding ({found[1]})"
     else:
         if isinstance(result, NonStrict):
-            status = "non-strict"
+            status = f"non-strict: {result.why}"
         if chk.after_loop is not None and harness.after_loop is not None:
             problem = chk.after_loop(harness.after_loop)
             if problem and problem.startswith("unmet: "):
                 status = problem  # the situation the check is about did not arise
             elif problem:
                 status = "fail"
-                findings.append(finding(chk.rule, "hung" if "hung" in problem else "wrong answer", problem))
+                kind, _, message = problem.partition(": ") if problem.startswith("hung: ") else ("wrong answer", "", problem)
+                findings.append(finding(chk.rule, kind, message))
     overlaps = [(n, v.method) for n, ws in enumerate(harness.sockets) for v in ws.violations
                 if v.kind == "overlapping_send"]
     if overlaps and not any(f.rule == "LOCK-1" for f in findings):

@@ -76,7 +76,8 @@ class Check:
     needs: tuple[str, ...] = ()
     #: runs on the real clock: a worker thread's progress cannot be jumped over (THR-*)
     real_time: bool = False
-    #: judged again once the event loop has closed, with what the check left in ``h.after_loop``
+    #: judged again once the event loop has closed, with what the check left in ``h.after_loop``:
+    #: None (pass), "unmet: why", "hung: what", or what went wrong (a wrong answer)
     after_loop: Callable[[Any], str | None] | None = None
     #: capabilities without which the check does not apply (not run, and not counted)
     claims: tuple[str, ...] = ()

@@ -78,7 +78,7 @@ class SockRec:
     adopted: bool = False  # its connect was running when the task was disconnected
     accepted_at: int | None = None  # tick its accept() returned
     cancelled: bool = False  # its connect was cancelled
-    handle: Any = None  # what its connect returned (the reference: a Connection with ``ended``)
+    handle: Any = None  # what its connect returned (the reference: a Connection with ``close_code``)
     #: when its task was disconnected: the calls that were sending on it, and those waiting
     senders_at_disconnect: frozenset = frozenset()
     waiters_at_disconnect: frozenset = frozenset()

@@ -48,7 +48,7 @@ class RuleOutcome:
     checks: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     examples_run: int = 0
-    #: check name -> backend -> "pass" | "non-strict" | "fail" | "unmet: why" | "blocked: why" | "n/a"
+    #: check name -> backend -> "pass" | "non-strict: why" | "fail" | "unmet: why" | "blocked: why" | "n/a"
     #: | "cut short: why" (another rule's finding ended it before it asked its own question)
     check_results: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # why BLOCKED or INCOMPLETE
@@ -84,8 +84,9 @@ class RuleOutcome:
             self.status = "BLOCKED"
         elif self.notes or any(r.startswith(("unmet", "cut short")) for r in results):
             self.status = "INCOMPLETE"
-        elif any(r == "non-strict" for r in results):
+        elif any(r.startswith("non-strict") for r in results):
             self.status = "NON-STRICT"
+            self.detail = "; ".join(sorted({r.partition(": ")[2] for r in results if r.startswith("non-strict")}))
         else:
             self.status = "PASS"
         if self.status in ("BLOCKED", "INCOMPLETE"):

@@ -78,7 +78,7 @@ def thr2_after_loop(logger) -> str | None:
     thread = threading.Thread(target=lambda: box.append(_try(logger)))
     thread.start()
     thread.join(10)
-    return box[0] if box else "the call after the loop closed hung"
+    return box[0] if box else "hung: the call after the loop closed did not return"
 
 
 def _try(logger, waiting: bool = False) -> str | None:

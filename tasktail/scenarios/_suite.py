@@ -94,7 +94,7 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
         for name in backends:
             _scripted(subject, name, outcomes, failed_pre[name], report, save_failures, factory)
     nonstrict = frozenset(r for r, o in outcomes.items()
-                          if any(v == "non-strict" for per in o.check_results.values() for v in per.values()))
+                          if any(v.startswith("non-strict") for per in o.check_results.values() for v in per.values()))
     wanted = frozenset(r for r, o in outcomes.items() if r in LAYER2_RULES and o.status != "UNSUPPORTED")
     if wanted:
         report.searched = True
@@ -125,11 +125,6 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
                                                     "(raise --examples)")
     for outcome in outcomes.values():
         outcome.resolve()
-    cap3 = outcomes.get("CAP-3")
-    if cap3 is not None and cap3.status == "PASS" and subject.overflow not in (None, "drop-oldest"):
-        # judged under the policy the factory declares, not the default drop-oldest
-        cap3.status = "NON-STRICT"
-        cap3.detail = f"the factory declares tasktail_overflow={subject.overflow!r}, not the default drop-oldest"
     if check_determinism:
         report.determinism = determinism(factory, backend=backend, seed=seed, examples=min(examples, 200),
                                          capabilities=capabilities, config=config)

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from tasktail.fakes import available_backends
 
 from ._corpus import generate, per_rule, reference_factory, run
-
-
-def _load(spec: str):  # type: ignore[no-untyped-def]
-    module, _, name = spec.partition(":")
-    if "" not in sys.path:
-        sys.path.insert(0, "")  # the current directory is importable, as with pytest
-    return getattr(importlib.import_module(module), name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +22,13 @@ def main(argv: list[str] | None = None) -> int:
         for path in generate():
             print(path.name)
         return 0
-    factory = _load(args.factory) if args.factory else reference_factory
+    from tasktail.scenarios import UsageError, load_factory  # the current directory is importable
+
+    try:
+        factory = load_factory(args.factory) if args.factory else reference_factory
+    except UsageError as exc:
+        print(f"python -m tasktail.vectors: {exc}", file=sys.stderr)
+        return 2
     backends = available_backends() if args.backend == "both" else (args.backend,)
     verdicts = run(factory, backends)
     for v in verdicts:

@@ -11,6 +11,7 @@ from typing import Any
 from ._judge import expectation, grade
 from ._play import play_sync
 from ._scenarios import SCENARIOS, Scenario
+from ._schema import load_schema, validate
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
@@ -31,7 +32,7 @@ def with_policy(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with an ``overflow`` name replaced by the reference's policy object."""
     from tasktail.manager import CoalesceProgress, DropOldest, RejectNewest
 
-    policies = {"drop-oldest": DropOldest, "reject-newest": RejectNewest, "coalesce-progress": CoalesceProgress}
+    policies = {policy.name: policy for policy in (DropOldest, RejectNewest, CoalesceProgress)}
     if "overflow" in config:
         config = {**config, "overflow": policies[config["overflow"]]()}
     return config
@@ -108,7 +109,21 @@ def judge_mode(factory: Callable[..., Any]) -> bool:
     return claimed is not None and "seq" not in claimed
 
 
+class VectorError(ValueError):
+    """A vector this runner cannot replay (another major version, an unknown step or
+    behaviour): an error of the corpus or the runner, never a verdict on the manager."""
+
+
+def check_vector(vector: dict[str, Any]) -> None:
+    """Refuse a vector that does not follow ``schema.json`` (its version included)."""
+    errors = validate(vector, load_schema(SCHEMA))
+    if errors:
+        raise VectorError(f"vector {vector.get('id', '?')!r} cannot be replayed by this runner ({VERSION}): "
+                          + "; ".join(errors[:3]))
+
+
 def run_vector(vector: dict[str, Any], factory: Callable[..., Any], backend: str) -> Verdict:
+    check_vector(vector)  # before the manager runs: a bad vector is never blamed on it
     seed = judge_mode(factory)
     rules = vector["rules"]
     if seed and vector.get("profile") != "seed":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tasktail.idioms import IDIOMS
-from tasktail.scenarios import check_connection_manager
+from tasktail.idioms._table import check_idiom
 
 EXAMPLES = 150  # generated programs per backend, per run
 SEEDS = (0, 1)
@@ -29,9 +29,7 @@ KNOWN_MISSED: dict[str, set[str]] = {}
 
 
 def _run(factory, seed):
-    backends = getattr(factory, "tasktail_backends", None)
-    return check_connection_manager(factory, backend=backends[0] if backends else "both", examples=EXAMPLES,
-                                    seed=seed)
+    return check_idiom(factory, seed, EXAMPLES)
 
 
 def _fails(report) -> set[str]:

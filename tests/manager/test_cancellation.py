@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import anyio
 import pytest
 
 from tasktail import CloseCode
-from tasktail.fakes import Gate
+from tasktail.fakes import Gate, wait_all_tasks_blocked
 from tasktail.manager._manager import CHECKPOINT_EVERY
 
 from .support import FakeWebSocket, make_manager
@@ -131,3 +132,31 @@ async def test_send_text_returning_a_future_works_under_the_default_timeout():
     assert not connection.ended and len(ws.texts()) == 2
     assert manager.task_statistics("job").failed_sends == 0 and ws.close_code is None
     assert CloseCode.SEND_FAILED != ws.close_code
+
+
+@pytest.mark.rule("CANC-1")
+async def test_a_task_that_enters_its_first_cancel_scope_later_is_still_cancelled(anyio_backend_name):
+    # Review: the connected idle path remembered "anyio does not know this task" from a first
+    # call, so a plain asyncio task's later call inside a cancelled scope sent its message.
+    manager = make_manager()
+    ws = FakeWebSocket()
+    await manager.connect(ws, "job")
+    caught: list[bool] = []
+
+    async def producer():
+        await manager.send_log("job", "info", "one")  # a task anyio has no state for yet
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await manager.send_log("job", "info", "two")  # the caller is cancelled: raises
+        caught.append(scope.cancelled_caught)
+
+    with anyio.fail_after(10):
+        if anyio_backend_name == "asyncio":
+            await asyncio.get_running_loop().create_task(producer())  # not an anyio task
+        else:
+            async with anyio.create_task_group() as group:
+                group.start_soon(producer)
+        await wait_all_tasks_blocked()  # the drain task FAIL-3 starts when no one waits
+    assert caught == [True]  # it raised (before the fix it returned as if not cancelled)
+    # ...and its message, logged, is sent as FAIL-3 says: once, after the one before it
+    assert [json.loads(f.payload)["message"] for f in ws.frames] == ["one", "two"]

@@ -67,3 +67,11 @@ def test_virtual_time_jumps_past_a_real_redis_round_trip(redis_server, backend):
     anyio.run(main, backend=name, backend_options=options)
     assert outcome.get("virtual") is True  # a healthy, local Redis "timed out"...
     assert outcome["real"] < 5.0  # ...long before 5 real seconds passed
+
+
+def test_error_messages_never_show_the_password_of_a_redis_url():
+    from tasktail.redis._common import shown_url
+
+    assert shown_url("redis://:secret@localhost:6380/0") == "redis://:***@localhost:6380/0"
+    assert shown_url("redis://user:secret@host/1") == "redis://user:***@host/1"
+    assert shown_url("redis://localhost:6379") == "redis://localhost:6379"

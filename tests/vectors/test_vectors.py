@@ -143,3 +143,13 @@ def test_a_manager_that_breaks_the_run_is_a_fail_not_a_crash():
 
     verdict = run_vector(VECTORS[0], refuses_config, BACKENDS[0])
     assert verdict.grade == "FAIL" and "the run crashed: TypeError" in verdict.problems[0]
+
+
+def test_a_vector_of_another_version_or_with_an_unknown_step_is_refused_not_graded():
+    from tasktail.vectors._corpus import VectorError, reference_factory
+
+    vector = VECTORS[0]
+    for bad in ({**vector, "version": "tasktail-vectors/2"},
+                {**vector, "steps": [*vector["steps"], {"op": "teleport", "client": "a"}]}):
+        with pytest.raises(VectorError, match="cannot be replayed"):
+            run_vector(bad, reference_factory, "asyncio")
