@@ -247,15 +247,18 @@ class ConnectionManager:
                         await anyio.lowlevel.checkpoint_if_cancelled()
                     await self._drain(state, connection, state.next_seq - 1)
                 except BaseException:
-                    # Cancelled before the caller got the connection: nobody would ever
-                    # flush or detach this socket, so it must not stay attached (FLUSH-1, MEM-3).
-                    self._core.detach(task_id, websocket, CloseCode.GOING_AWAY, "connect cancelled")
-                    with anyio.CancelScope(shield=True):
-                        await self.close_connection(connection)
+                    with anyio.CancelScope(shield=True):  # a cleanup, bounded by close_timeout
+                        await self._abandon_connect(task_id, websocket, connection)
                     raise
                 return connection
             finally:
                 self._release(state)
+
+    async def _abandon_connect(self, task_id: str, websocket: Any, connection: Connection) -> None:
+        """A connect cancelled or failed after attaching: nobody would ever flush or detach
+        this socket, so it must not stay attached (FLUSH-1, MEM-3)."""
+        self._core.detach(task_id, websocket, CloseCode.GOING_AWAY, "connect cancelled")
+        await self.close_connection(connection)
 
     def disconnect(self, task_id: str) -> int:
         """Forget the task: its client, queue, history and lock. Idempotent.

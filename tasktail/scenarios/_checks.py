@@ -114,6 +114,20 @@ def _held(run: Run, task_id: str) -> int | None:
     return None if queue is None else queue_length(queue)
 
 
+def _attached_after_cancel(run: Run, task_id: str) -> None:
+    """The task has a client, and the only socket it can be is one whose connect was
+    cancelled after accepting it: nobody will ever flush or detach it (FLUSH-1, MEM-3)."""
+    mine = [s for s in run.sockets if s.task_id == task_id and s.epoch == run.epochs[task_id]
+            and s.replaced_at is None and s.detached_at is None and s.disconnected_at is None]
+    if any(not s.cancelled and s.connect.outcome in (None, "ok") and s.ws.closed_at is None for s in mine):
+        return
+    stranded = [s for s in mine if s.cancelled and s.accepted_at is not None and s.ws.closed_at is None]
+    if stranded:
+        run.violate("FLUSH-1", f"settled, {task_id} has a client, and the only socket it can be is socket "
+                    f"{stranded[-1].sid}, whose connect was cancelled after accepting it and which "
+                    "nobody closed", "attached after cancel")
+
+
 def step(run: Run, settled: bool = False) -> None:
     misuse(run)
     order(run, settled)
@@ -136,6 +150,8 @@ def step(run: Run, settled: bool = False) -> None:
             run.coverage_at_cap[task_id] = True
         if run.subject.claims("statistics"):
             _accounting(run, task_id)
+        if settled and status:
+            _attached_after_cancel(run, task_id)
         if settled and status and count:
             cancelled = [m.text for m in run.msgs.values() if m.cancelled and m.task_id == task_id]
             rule = "FAIL-3" if cancelled else "FLUSH-2"  # a cancelled producer's message was left behind

@@ -23,7 +23,12 @@ Theory of operation:
    (live logs, failures, a disconnect, a second connect) meets a send in progress. A
    subject that claims ``resume`` has two more: two ``Log`` then a resuming ``Connect``
    whose accept waits, alone or followed by a ``Disconnect`` and a ``Log`` of its task
-   (the task is reset under the resume in progress, RES-4).
+   (the task is reset under the resume in progress, RES-4). A subject that claims
+   "cancellation" has three more: a client whose close stalls, a ``Log``, and a gated
+   ``Connect`` that replaces it, alone or followed by a ``CancelConnect`` (the replacing
+   connect cancelled while it closes the old client, FLUSH-1) and a ``Log``; and the
+   gated ``Connect`` with two ``Log`` followed by a ``HandOver`` (the held send let
+   through in the round its waiter is cancelled, FAIL-3).
 """
 
 from __future__ import annotations
@@ -97,13 +102,22 @@ def _openings(subject: Subject) -> st.SearchStrategy[tuple]:
     task = st.sampled_from([0, 0, 0, 1])
     backlog = st.integers(1, 3).flatmap(lambda n: task.map(lambda t: (Log(task=t),) * n + (Connect(task=t, behaviour="gate"),)))
     live = task.map(lambda t: (Connect(task=t, behaviour="gate"), Log(task=t), Log(task=t)))
+    openings = [st.just(()), backlog, live]
+    if subject.claims("cancellation"):
+        # a replacement whose close of the old client stalls, then the replacing connect
+        # cancelled in that close: it must not leave its socket attached (FLUSH-1, MEM-3)
+        replace = task.map(lambda t: (Connect(task=t, behaviour="stall_close"), Log(task=t),
+                                      Connect(task=t, behaviour="gate")))
+        openings += [replace, replace.map(lambda ops: ops + (CancelConnect(index=0), Log(task=ops[0].task))),
+                     # the live opening's held send let through as its waiter is cancelled (FAIL-3)
+                     live.map(lambda ops: ops + (HandOver(sock=0, index=0),))]
     if not subject.claims("resume"):
-        return st.one_of(st.just(()), backlog, live)
+        return st.one_of(*openings)
     # a resume whose accept waits: a disconnect and new logs may come before it attaches (RES-4)
     resume = task.map(lambda t: (Log(task=t), Log(task=t), Connect(task=t, behaviour="gate_accept", after_seq=2)))
     # ...and the race itself: the task is reset and logged to again before that accept returns
     race = resume.map(lambda ops: ops + (Disconnect(task=ops[0].task), Log(task=ops[0].task)))
-    return st.one_of(st.just(()), backlog, live, resume, race)
+    return st.one_of(*openings, resume, race)
 
 
 def programs(subject: Subject, max_ops: int = 24) -> st.SearchStrategy[Program]:

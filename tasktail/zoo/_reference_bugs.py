@@ -5,7 +5,9 @@ Each is the reference ``ConnectionManager`` with the old behaviour put back in o
 The generated programs find the first two on their own (hand-over cancellation, a
 resume in progress while its task is reset); the scripted CANC-2 check finds the third and
 the scripted THR-2 check of a thread waiting at shutdown the fourth, the scripted CANC-1
-check of a tight producer loop the fifth.
+check of a tight producer loop the fifth, the scripted FLUSH-1 check of a connect cancelled
+while it closes the client it replaces the sixth, the scripted CAP-2 check of a refusing
+policy the seventh.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import asyncio
 from typing import Any
 
 from ..manager._core import ManagerCore
+from ..manager._errors import PolicyError
 from ..manager._manager import ConnectionManager
 from ..manager._threads import ThreadSafeLogger
 
-__all__ = ["NeverYields", "ResumeAcrossIncarnations", "StrandingHandOver", "ThreadsHangAtShutdown",
-           "UnboundedClose"]
+__all__ = ["AttachedAfterCancelledConnect", "NeverYields", "PolicyAfterSpending", "ResumeAcrossIncarnations",
+           "StrandingHandOver", "ThreadsHangAtShutdown", "UnboundedClose"]
 
 
 class StrandingHandOver(ConnectionManager):
@@ -96,3 +99,45 @@ class NeverYields(ConnectionManager):
     @_unyielded.setter
     def _unyielded(self, value: int) -> None:
         pass
+
+
+class AttachedAfterCancelledConnect(ConnectionManager):
+    """A connect cancelled after it attached its socket (while closing the client it
+    replaces, or during the flush) leaves the socket attached: never flushed, never
+    detached, and the task can no longer expire."""
+
+    breaks = "FLUSH-1"
+
+    async def _abandon_connect(self, task_id: str, websocket: Any, connection: Any) -> None:
+        pass  # BUG (before the fix): the cancelled connect walks away from an attached socket
+
+
+class _SpendingCore(ManagerCore):
+    __slots__ = ()
+
+    def _choose_victim(self, queue: Any, incoming: Any) -> int | None:
+        try:
+            return super()._choose_victim(queue, incoming)
+        except PolicyError:
+            # BUG (before the fix): the seq, the count and `finished` were spent before the
+            # policy was asked, and its answer was used unchecked
+            state = self.tasks[incoming.task_id]
+            state.next_seq = incoming.seq + 1
+            self.logged += 1
+            if incoming.finished:
+                state.finished_seq = incoming.seq
+            answer = self.overflow.choose_victim(queue, incoming)
+            if answer is not None:
+                queue[answer]  # "0": a raw TypeError that names nothing
+            raise
+
+
+class PolicyAfterSpending(ConnectionManager):
+    """A policy's refusal (or a broken answer) comes after the seq is spent and the task
+    marked finished: the finished message is lost and the next seq skips one."""
+
+    breaks = "CAP-2"
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._core.__class__ = _SpendingCore

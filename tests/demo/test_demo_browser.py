@@ -93,3 +93,42 @@ async def test_page_follows_tasks_live_and_resumes_after_reload(tmp_path):
     assert all(epoch for _, after, _, epoch in server.manager.connects if after)
     assert all(epoch is not None for *_, epoch in server.manager.connects)  # every page connect asks for hello
     assert all(shot.stat().st_size > 10_000 for shot in shots)
+
+
+async def test_page_told_of_a_new_incarnation_starts_the_card_over(tmp_path):
+    """The task is reset on the server and its id reused while the page is disconnected:
+    coming back, the page resumes with its old epoch, gets a ``reset`` frame (WIRE-4, RES-4) and
+    shows the new incarnation from its first line, never the new seqs as if they were old."""
+    training = "training, 40 epochs"
+    async with launch(tmp_path / "profile") as page, serve_demo(pace=0.05, epochs=40) as server:
+        await page.goto(server.url + "/")
+        await page.evaluate("document.querySelector('#train-form button').click()")
+        await page.wait_for(f"{card(training)}?.querySelectorAll('li[data-seq]').length >= 5")
+        before = await page.evaluate(STATE % card(training))
+        task_id = before["id"]
+        old_epoch = await page.evaluate(f"JSON.parse(sessionStorage.getItem('tasktail.task.{task_id}')).epoch")
+        assert old_epoch
+
+        # The server drops the page's socket as a send timeout would (4001: the page comes
+        # back after its backoff, >= 200 ms), and before that, in the same run of the
+        # server's loop, forgets the task and reuses its id: the job's next lines, and this
+        # one, are a new incarnation.
+        await server.manager.wait_until(lambda: server.manager.get_connection_status(task_id))
+        websocket = server.manager.active_connections[task_id]
+        server.manager.detach(task_id, websocket, CloseCode.SEND_TIMEOUT, "send timed out")
+        server.manager.disconnect(task_id)
+        first = await server.manager.send_log(task_id, "info", "a new incarnation begins")
+        assert first.seq == 1
+
+        await page.wait_for(f"{card(training)}?.dataset.state === 'success'", timeout=30)
+        after = await page.evaluate(STATE % card(training))
+        notices = await page.evaluate(f"[...{card(training)}.querySelectorAll('li.gap')].map((li) => li.textContent)")
+        new_epoch = await page.evaluate(f"JSON.parse(sessionStorage.getItem('tasktail.task.{task_id}')).epoch")
+
+    # the page came back with the old incarnation's epoch and a resume point in it...
+    assert any(t == task_id and after_seq and epoch == old_epoch for t, after_seq, _, epoch in server.manager.connects)
+    # ...was told, and shows the new incarnation from seq 1 with nothing missing or repeated
+    assert len(notices) == 1 and "restarted" in notices[0], notices  # told once; no gap line
+    assert new_epoch and new_epoch != old_epoch
+    assert after["seqs"] == list(range(1, len(after["seqs"]) + 1)) and after["seqs"][0] == 1
+    assert after["last"].startswith("training finished")

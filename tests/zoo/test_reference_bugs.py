@@ -1,7 +1,8 @@
 """The reference's pre-fix behaviours (``tasktail.zoo.REFERENCE_ZOO``): the suite, with CI
 settings, finds each by the rule it names, and the generated programs find the hand-over
-bug and the resume raced by a reset on their own (the others are scripted checks' to find: a
-close that never answers, a thread waiting at shutdown, a tight producer loop)."""
+bug, the resume raced by a reset and the connect cancelled in a stalled close on their own
+(the others are scripted checks' to find: a close that never answers, a thread waiting at
+shutdown, a tight producer loop, a refusing policy)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tasktail.zoo import REFERENCE_ZOO, reference_factory_for
 
 SEED = 0
 EXAMPLES = 300  # as tests/zoo/test_zoo.py
-GENERATED_FINDS = ("StrandingHandOver", "ResumeAcrossIncarnations")
+GENERATED_FINDS = ("StrandingHandOver", "ResumeAcrossIncarnations", "AttachedAfterCancelledConnect")
 
 
 @pytest.mark.parametrize("member", list(REFERENCE_ZOO), ids=lambda m: f"{m}-{REFERENCE_ZOO[m].breaks}")
