@@ -9,6 +9,7 @@
 // TASKTAIL_TEST_MODE=1 is the same as --test-mode. Prints `listening on http://HOST:PORT`.
 
 const http = require('node:http');
+const { EventEmitter } = require('node:events');
 const { WebSocketServer } = require('ws');
 const {
   ConnectionManager, CloseCode, PLANTED_BUGS, LEVELS, POLICIES, errorKind, checkEpoch,
@@ -20,6 +21,7 @@ const PROTOCOL = 'tasktail-control/1';
 const STEPS = ['log', 'connect', 'release', 'accept', 'fail', 'drop', 'detach', 'disconnect', 'advance', 'query'];
 const SETUP_KEYS = ['max_queue_size', 'history_size', 'send_timeout', 'task_ttl', 'max_tasks', 'overflow'];
 const MAX_BODY = 1 << 20;
+const CLIENT_WAIT_MS = 2000; // how long a control request waits for a client's handshake to arrive
 
 /** A close reason fits in 123 bytes of UTF-8 (RFC 6455), or ws throws. */
 function closeReason(text) {
@@ -89,6 +91,8 @@ class TasktailServer {
     this.http = http.createServer((req, res) => this._request(req, res));
     this.http.on('upgrade', (req, socket, head) => this._upgrade(req, socket, head));
     this.generation = 0;
+    this.events = new EventEmitter(); // 'client': a test-mode handshake arrived
+    this.events.setMaxListeners(0);
     if (testMode) this._reset({ max_queue_size: 1000, history_size: 0, send_timeout: 10, task_ttl: 3600 });
     else this.manager = new ConnectionManager({ ...config, plantedBug });
   }
@@ -232,6 +236,7 @@ class TasktailServer {
     };
     const testSocket = new TestSocket(name, behaviour, transport);
     this.clients.set(name, { socket: testSocket, task, transport });
+    this.events.emit('client', name);
     const afterSeq = q.has('after_seq') ? (/^-?[0-9]+$/.test(q.get('after_seq')) ? Number(q.get('after_seq')) : q.get('after_seq')) : null;
     const options = { afterSeq };
     if (q.has('epoch')) options.epoch = q.get('epoch');
@@ -336,14 +341,35 @@ class TasktailServer {
     return { calls, clients };
   }
 
-  _client(body) {
-    const entry = this.clients.get(body.client);
+  /** The named client; one whose handshake has not reached the server yet is waited for
+   * (bounded): the runner's WebSocket and its control request travel on different
+   * connections. */
+  async _client(body, bound = CLIENT_WAIT_MS) {
+    const name = body.client;
+    if (!this.clients.has(name)) {
+      await new Promise((resolve) => {
+        let timer = null;
+        const seen = (n) => {
+          if (n !== name) return;
+          clearTimeout(timer);
+          this.events.off('client', seen);
+          resolve();
+        };
+        timer = setTimeout(() => {
+          this.events.off('client', seen);
+          resolve();
+        }, bound);
+        this.events.on('client', seen);
+      });
+    }
+    const entry = this.clients.get(name);
     if (!entry) {
-      const err = new Error(`unknown client ${JSON.stringify(body.client)}`);
+      const err = new Error(`unknown client ${JSON.stringify(name)}`);
       err.status = 404;
       err.kind = 'unknown_client';
       throw err;
     }
+    await this._settle(); // what its handshake started has run
     return entry;
   }
 
@@ -382,7 +408,7 @@ class TasktailServer {
         await this._settle({ clients: Array.isArray(body.clients) ? body.clients : [] });
         return this._report();
       case 'release': {
-        const { socket } = this._client(body);
+        const { socket } = await this._client(body);
         const n = Number.isInteger(body.n) ? body.n : 1;
         for (let i = 0; i < n; i += 1) {
           socket.release();
@@ -391,19 +417,19 @@ class TasktailServer {
         return {};
       }
       case 'fail':
-        this._client(body).socket.fail();
+        (await this._client(body)).socket.fail();
         await this._settle();
         return {};
       case 'accept':
-        this._client(body).socket.letAccept();
+        (await this._client(body)).socket.letAccept();
         await this._settle();
         return {};
       case 'drop':
-        this._client(body).socket.drop();
+        (await this._client(body)).socket.drop();
         await this._settle();
         return {};
       case 'detach': {
-        const { socket, task } = this._client(body);
+        const { socket, task } = await this._client(body);
         try {
           return { detached: Boolean(this.manager.detach(task, socket)) };
         } catch (err) {
