@@ -468,6 +468,12 @@ class ConnectionManager {
         connection.flushing = true;
         try {
           await this._drain(state, connection, state.nextSeq - 1);
+        } catch (err) {
+          // Not a client's failure (_drain handles those): nobody would ever flush or detach
+          // this socket, so it must not stay attached (FLUSH-1); what was queued stays queued.
+          if (state.inFlight !== null) this._putBack(state);
+          this.detach(taskId, socket, CloseCode.GOING_AWAY, 'connect failed');
+          throw err;
         } finally {
           connection.flushing = false;
         }
