@@ -51,7 +51,7 @@ async function main() {
         throw new vectors.VectorError(`the server speaks ${caps.protocol}, this runner tasktail-control/1`);
       }
       opts.name = caps.name;
-      verdicts = await wire.runOverWire(opts.url, { vectors: list });
+      verdicts = await wire.runOverWire(opts.url, { vectors: list, caps });
     } else {
       verdicts = await vectors.run(factory, { vectors: list });
     }

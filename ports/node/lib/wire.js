@@ -187,11 +187,33 @@ async function playOverWire(vector, base) {
   }
 }
 
-async function runOverWire(base, { vectors: list = vectors.load() } = {}) {
+/** Why `caps` (a capabilities answer) cannot run `vector`, or null. */
+function unsupportedBy(caps, vector) {
+  if (!caps) return null;
+  for (const step of vector.steps) {
+    if (Array.isArray(caps.steps) && !caps.steps.includes(step.op)) return `the port has no step ${step.op}`;
+    if (step.op === 'connect' && Array.isArray(caps.behaviours) && !caps.behaviours.includes(step.behaviour)) {
+      return `the port has no behaviour ${step.behaviour}`;
+    }
+    if (step.op === 'advance' && caps.virtual_timers === false) return 'the port has no virtual timers';
+  }
+  if ('overflow' in vector.setup && Array.isArray(caps.overflow) && !caps.overflow.includes(vector.setup.overflow)) {
+    return `the port has no overflow policy ${vector.setup.overflow}`;
+  }
+  if (caps.profile === 'seed') return 'a seed-profile port: this runner judges full-profile ports only';
+  return null;
+}
+
+async function runOverWire(base, { vectors: list = vectors.load(), caps = null } = {}) {
   const verdicts = [];
   for (const v of list) {
     vectors.checkVector(v);
     const entry = { vector: v.id, rules: v.rules };
+    const lacking = unsupportedBy(caps, v);
+    if (lacking) {
+      verdicts.push({ ...entry, grade: 'UNSUPPORTED', problems: [lacking], why: null });
+      continue;
+    }
     let outcome;
     try {
       outcome = await playOverWire(v, base);
@@ -209,4 +231,4 @@ async function runOverWire(base, { vectors: list = vectors.load() } = {}) {
   return verdicts;
 }
 
-module.exports = { control, playOverWire, runOverWire, WireClient, waitFor };
+module.exports = { control, playOverWire, runOverWire, unsupportedBy, WireClient, waitFor };
