@@ -85,7 +85,7 @@ test('over the wire, what a port lacks makes its vectors UNSUPPORTED, never PASS
   const wire = require('../lib/wire');
   const caps = { steps: ['log', 'connect', 'query'], behaviours: ['instant'], overflow: ['drop-oldest'], virtual_timers: false, profile: 'full' };
   const verdicts = await wire.runOverWire('http://127.0.0.1:1', { vectors: corpus.filter((v) => wire.unsupportedBy(caps, v)), caps });
-  assert.ok(verdicts.length > 40);
+  assert.ok(verdicts.length >= 30, `${verdicts.length} vectors`);
   assert.ok(verdicts.every((v) => v.grade === 'UNSUPPORTED' && v.problems[0].startsWith('the port has no')));
   assert.match(wire.unsupportedBy(caps, corpus.find((v) => v.id === 'wire3-timestamp-from-clock')), /no step advance|no virtual timers/);
 });
