@@ -137,22 +137,33 @@ except (ImportError, AttributeError):  # pragma: no cover - a future anyio or Py
     _current_tasks = None
 
 
+#: (weak reference to a task, anyio's state of that task) for the task asked about last,
+#: on any loop: with one producer (the usual tight loop) the connection's own memo is not
+#: even read. Replaced whole, so a thread reads a pair; another loop's task never matches.
+_last_probe: tuple[Any, Any] = (None, None)
+
+
 def _asyncio_ready(connection: Any) -> bool:
+    global _last_probe
     task = _current_tasks.get(connection.loop)
-    # The connection's memo: a weak reference to the task last asked about and anyio's
-    # state of that task. Only a found state is kept: anyio keeps a task's state until the
-    # task ends, but a plain asyncio task gets one only when it first enters a cancel
-    # scope, so a miss must be asked again. Only the connection's loop's thread reads it.
-    ref = connection.probe_task
-    if ref is not None and ref() is task:
-        task_state = connection.probe_state
-    else:
-        if task is None:
-            return True
-        task_state = _anyio_task_states.get(task)
-        if task_state is None:
-            return True  # no anyio scope (yet) that could cancel it
-        connection.probe_task, connection.probe_state = weakref.ref(task), task_state
+    if task is None:
+        return True  # not in a task: nothing could cancel it (and a dead task's ref is None)
+    ref, task_state = _last_probe
+    if ref is None or ref() is not task:  # (the ref of a task that ended gives None)
+        # The connection's memo, kept for producers that take turns (one per task, say).
+        # Only a found state is kept: anyio keeps a task's state until the task ends, but a
+        # plain asyncio task gets one only when it first enters a cancel scope, so a miss
+        # must be asked again. Only the connection's loop's thread reads it.
+        ref = connection.probe_task
+        if ref is not None and ref() is task:
+            task_state = connection.probe_state
+        else:
+            task_state = _anyio_task_states.get(task)
+            if task_state is None:
+                return True  # no anyio scope (yet) that could cancel it
+            ref = weakref.ref(task)
+            connection.probe_task, connection.probe_state = ref, task_state
+        _last_probe = (ref, task_state)
     scope = task_state.cancel_scope
     try:  # exactly the walk of anyio's checkpoint_if_cancelled
         while scope is not None:
