@@ -137,9 +137,10 @@ except (ImportError, AttributeError):  # pragma: no cover - a future anyio or Py
     _current_tasks = None
 
 
-#: (weak reference to a task, anyio's state of that task) for the task asked about last,
-#: on any loop: with one producer (the usual tight loop) the connection's own memo is not
-#: even read. Replaced whole, so a thread reads a pair; another loop's task never matches.
+#: (weak reference to a task, weak reference to anyio's state of that task) for the task
+#: asked about last, on any loop: with one producer (the usual tight loop) the connection's
+#: own memo is not even read. Replaced whole, so a thread reads a pair; another loop's task
+#: never matches; weak both ways, so it keeps no ended task (nor its loop) alive.
 _last_probe: tuple[Any, Any] = (None, None)
 
 
@@ -148,8 +149,9 @@ def _asyncio_ready(connection: Any) -> bool:
     task = _current_tasks.get(connection.loop)
     if task is None:
         return True  # not in a task: nothing could cancel it (and a dead task's ref is None)
-    ref, task_state = _last_probe
-    if ref is None or ref() is not task:  # (the ref of a task that ended gives None)
+    ref, state_ref = _last_probe
+    # (the ref of a task that ended gives None; anyio keeps a task's state while it lives)
+    if ref is None or ref() is not task or (task_state := state_ref()) is None:
         # The connection's memo, kept for producers that take turns (one per task, say).
         # Only a found state is kept: anyio keeps a task's state until the task ends, but a
         # plain asyncio task gets one only when it first enters a cancel scope, so a miss
@@ -163,7 +165,7 @@ def _asyncio_ready(connection: Any) -> bool:
                 return True  # no anyio scope (yet) that could cancel it
             ref = weakref.ref(task)
             connection.probe_task, connection.probe_state = ref, task_state
-        _last_probe = (ref, task_state)
+        _last_probe = (ref, weakref.ref(task_state))
     scope = task_state.cancel_scope
     try:  # exactly the walk of anyio's checkpoint_if_cancelled
         while scope is not None:
