@@ -19,7 +19,8 @@ Theory of operation:
    first. That needs trio's internals; on a trio without them, and on any other backend,
    every send pays for a scope as before (and ``send_log`` never takes its live path).
    On trio, ``ready`` reads the task's cancel status once and hands it on as ``before``.
-3. **Private internals, checked by name only.** (1) reads anyio's ``_task_states`` and its
+3. **Private internals, checked by name only.** (1) reads anyio's ``_task_states`` (the
+   ``data`` dict of that ``WeakKeyDictionary``, keyed by weak references) and its
    scopes' ``_cancel_called``, ``_shield`` and ``_parent_scope``; (2) on trio rewires
    ``CancelStatus`` parents. Both were tested with anyio 4.x and trio 0.35; a release that
    keeps those names but changes their meaning would go unnoticed here, so the tests of
@@ -131,9 +132,10 @@ def bind_loop(connection: Any) -> None:
 try:
     from anyio._backends._asyncio import _task_states as _anyio_task_states
 
+    _anyio_task_states_data: Any = _anyio_task_states.data  # weakref(task) -> state
     _current_tasks: Any = asyncio.tasks._current_tasks  # loop -> running task (C dict)
 except (ImportError, AttributeError):  # pragma: no cover - a future anyio or Python
-    _anyio_task_states = None
+    _anyio_task_states = _anyio_task_states_data = None
     _current_tasks = None
 
 
@@ -160,10 +162,12 @@ def _asyncio_ready(connection: Any) -> bool:
         if ref is not None and ref() is task:
             task_state = connection.probe_state
         else:
-            task_state = _anyio_task_states.get(task)
+            ref = weakref.ref(task)
+            # WeakKeyDictionary.get, without its Python frame: a plain asyncio task with no
+            # anyio scope asks on every call
+            task_state = _anyio_task_states_data.get(ref)
             if task_state is None:
                 return True  # no anyio scope (yet) that could cancel it
-            ref = weakref.ref(task)
             connection.probe_task, connection.probe_state = ref, task_state
         _last_probe = (ref, weakref.ref(task_state))
     scope = task_state.cancel_scope
