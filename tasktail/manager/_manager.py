@@ -125,8 +125,8 @@ class _Client(Connection):
         super().__init__(*args, **kwargs)
         self.io: LoopIO | None = None  # what the live path asks of its event loop (shared)
         self.loop: Any = None  # the asyncio loop the socket lives on
-        self.probe_task: Any = None  # LoopIO.ready's memo: the task it last asked about
-        self.probe_state: Any = None  # (weakly) and what it found for that task
+        self.probe_task: Any = None  # LoopIO.ready's memo: a weak reference to a task
+        self.probe_state: Any = None  # and anyio's state of that task
         self.socket_closed = False  # the close frame has been sent (or tried)
 
 
@@ -418,7 +418,8 @@ class ConnectionManager:
         all of ``sending`` when that is ``_NOT_STEPPED``: a ``None`` is what a send may
         have yielded, as asyncio's ``sleep(0)`` does), within
         ``send_timeout`` from now; ``before`` is the task's trio cancel status before the
-        first step. Raises TimeoutError when the deadline cut it short (module _backend)."""
+        first step (on asyncio, unused). Raises TimeoutError when the deadline cut it
+        short (module _backend)."""
         timeout = self.send_timeout
         rest = sending if suspended_on is _NOT_STEPPED else Resumed(sending, suspended_on)
         io = connection.io
