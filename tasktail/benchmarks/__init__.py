@@ -47,7 +47,7 @@ def _names(choices: list[str]):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tasktail bench", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small sizes, 3 repetitions (under two minutes)")
+    p.add_argument("--quick", action="store_true", help="small sizes, 3 repetitions (about 2.5 minutes)")
     p.add_argument("--tasks", type=_ints, help="task counts, e.g. 10,100,1000 (default 10,100,1000,10000)")
     p.add_argument("--messages", type=int, help="messages per task (default: a fixed total per workload, divided by tasks)")
     p.add_argument("--repeat", type=int, help="measured repetitions per subject (default 5, quick 3)")

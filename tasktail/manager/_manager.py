@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
-from ._backend import LoopIO, Resumed, cancel_check
+from ._backend import LoopIO, Resumed, bind_loop, cancel_check
 from ._core import Connection, ManagerCore, TaskState
 from ._errors import TaskLimitError
 from ._lock import TaskLock
@@ -116,14 +116,18 @@ def _check_number(name: str, value: object, *, low: float, integer: bool, allow_
 
 
 class _Client(Connection):
-    """A connection as the I/O layer keeps it: the core's fields, and two of its own."""
+    """A connection as the I/O layer keeps it: the core's fields, and its own: the event
+    loop's answers (set by ``_backend.bind_loop``; the live path's fields first)."""
 
-    __slots__ = ("socket_closed", "io")
+    __slots__ = ("io", "loop", "probe_task", "probe_state", "socket_closed")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.io: LoopIO | None = None  # what the live path asks of its event loop (shared)
+        self.loop: Any = None  # the asyncio loop the socket lives on
+        self.probe_task: Any = None  # LoopIO.ready's memo: a weak reference to a task
+        self.probe_state: Any = None  # and anyio's state of that task
         self.socket_closed = False  # the close frame has been sent (or tried)
-        self.io: LoopIO | None = None  # what the live path asks of its event loop
 
 
 class ConnectionManager:
@@ -239,7 +243,7 @@ class ConnectionManager:
                     await self._close_socket(websocket, CloseCode.POLICY_VIOLATION, "after_seq is beyond the task")
                     raise
                 # A socket lives on one event loop: decide the timeout mechanism once.
-                connection.io = LoopIO()
+                bind_loop(connection)
                 try:
                     if replaced is not None:
                         with anyio.CancelScope(shield=True):  # a cleanup, bounded by close_timeout
@@ -288,7 +292,8 @@ class ConnectionManager:
                 and type(message) is str and message.isascii()
                 and (progress is None or type(progress) in _NUMBER_TYPES and 0 <= progress <= 100)
                 and (finished is False or finished is True)
-                and not state.connection.io.cancel_pending()  # a cancelled caller: the full path (CANC-1)
+                # a cancelled caller takes the full path (CANC-1); on trio, its cancel status
+                and (before := (connection := state.connection).io.ready(connection))
                 and not (lock := state.lock)._locked):
             # The connected, idle path (state.idle: a client, the lock free, nothing queued,
             # in flight or owed), all in this frame. Each check above is a fast path of the
@@ -315,14 +320,10 @@ class ConnectionManager:
             state.in_flight = entry  # outside the queue, where no cap can evict it
             if now >= core._next_sweep:
                 core.sweep(now)  # only tasks without a client go, so never this one
-            connection = state.connection
-            io = connection.io
-            status = io.current_status  # None but on trio (see _bounded)
-            before = status() if status is not None else None
             try:
                 sending = connection.websocket.send_text(log_json(
                     state.json_prefix, seq, now, canonical_level, message, progress, finished))
-                if type(sending) is _COROUTINE and (io.scope_type is None or before is not None):
+                if type(sending) is _COROUTINE:
                     # The first step, bare: a send that returns never raises StopIteration
                     # this way (cheaper than coroutine.send).
                     suspended_on = next(sending.__await__(), _RETURNED)
@@ -420,7 +421,8 @@ class ConnectionManager:
         all of ``sending`` when that is ``_NOT_STEPPED``: a ``None`` is what a send may
         have yielded, as asyncio's ``sleep(0)`` does), within
         ``send_timeout`` from now; ``before`` is the task's trio cancel status before the
-        first step. Raises TimeoutError when the deadline cut it short (module _backend)."""
+        first step (on asyncio, unused). Raises TimeoutError when the deadline cut it
+        short (module _backend)."""
         timeout = self.send_timeout
         rest = sending if suspended_on is _NOT_STEPPED else Resumed(sending, suspended_on)
         io = connection.io
