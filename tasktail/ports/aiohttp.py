@@ -170,6 +170,10 @@ def aiohttp_test_app(factory: Callable[..., Any] | None = None, *, mode: Any = N
             return await stream_task(request, mode.manager, task, socket=socket if socket is not None else inner)
         except AcceptFailed:
             return web.Response(status=403, text="accept failed (test mode: fail_accept)")
+        except Exception:
+            if socket is None or socket.accepted:
+                raise
+            return web.Response(status=403, text="connect raised before accepting")
 
     async def control(request: web.Request) -> web.Response:
         body: Any = {}

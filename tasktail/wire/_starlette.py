@@ -36,6 +36,10 @@ def starlette_test_app(factory: Callable[..., Any] = reference_factory, *, mode:
             await stream_task(socket if socket is not None else websocket, mode.manager, task)
         except AcceptFailed:
             return  # never accepted: the handshake is refused (403)
+        except Exception:
+            if socket is None or socket.accepted:
+                raise
+            return  # connect raised before accepting (a held accept timed out): refused (403)
 
     async def control(request: Request) -> JSONResponse:
         body: Any = {}

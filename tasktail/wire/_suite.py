@@ -28,6 +28,7 @@ class WireReport:
     capabilities: dict[str, Any]
     verdicts: list[Verdict] = field(default_factory=list)
     seconds: float = 0.0
+    durations: dict[str, float] = field(default_factory=dict)  # vector id -> seconds
 
     def per_rule(self) -> dict[str, tuple[str, str]]:
         """rule -> (grade, why): the worst grade of the vectors citing it; the rules no vector
@@ -75,7 +76,8 @@ class WireReport:
     def to_index(self) -> dict[str, Any]:
         """Autobahn's ``index.json`` shape: agent -> case -> result (``behavior`` is our grade)."""
         cases = {v.vector: {"behavior": v.grade, "behaviorClose": v.grade, "rules": v.rules,
-                            "problems": v.problems, "duration": 0, "reportfile": None}
+                            "problems": v.problems,
+                            "duration": round(1000 * self.durations.get(v.vector, 0.0)), "reportfile": None}
                  for v in self.verdicts}
         return {self.target: cases}
 
@@ -104,7 +106,9 @@ async def run_wire(url: str, control: str | None = None, *, vectors: list[dict[s
     target: Target = await connect_target(url, control, timeout=timeout)
     report = WireReport(target.name, url, target.capabilities)
     for vector in load() if vectors is None else vectors:
+        began = time.monotonic()
         report.verdicts.append(await run_vector_wire(vector, target))
+        report.durations[vector["id"]] = time.monotonic() - began
     if programs:
         from ._programs import run_programs
 

@@ -117,9 +117,11 @@ class TestSocket:
         self.close_code: int | None = None
         self.violations: set[str] = set()
         self.dropped = False
+        self.abandoned = False
         self.connection: Any = None  # what connect returned (close code of an ended connection)
         self._held: deque[asyncio.Future[str]] = deque()
         self._accept = asyncio.Event()
+        self._gone = asyncio.Event()  # the run is over: a dropped socket's receive may return
         self._sending = 0
         self._sends = 0
         self._idle = asyncio.Event()  # no send in progress
@@ -143,6 +145,8 @@ class TestSocket:
             raise AcceptFailed("accept failed (fail_accept)")
         if self.behaviour == "hold_accept":
             await self._accept.wait()
+        if self.abandoned:
+            raise AcceptFailed("the run this socket belonged to is over")
         await self.inner.accept(*args, **kwargs)
         self.accepted = True
 
@@ -192,8 +196,8 @@ class TestSocket:
 
     async def receive(self) -> Any:
         message = await self.inner.receive()
-        if self.dropped:  # a vanished peer says nothing (as in-process); wait until cancelled
-            await asyncio.get_running_loop().create_future()
+        if self.dropped:  # a vanished peer says nothing (as in-process) until the run is over
+            await self._gone.wait()
         return message
 
     # -- what the runner asks ---------------------------------------------------------------
@@ -215,6 +219,14 @@ class TestSocket:
 
     def let_accept(self) -> None:
         self._accept.set()
+
+    def abandon(self) -> None:
+        """The run is over (a reset, the server stopping): held sends and a held accept fail."""
+        self.abandoned = True
+        while self.fail():
+            pass
+        self._accept.set()
+        self._gone.set()
 
     def drop(self) -> None:
         self.dropped = True
@@ -339,8 +351,7 @@ class TestMode:
             if call.task is not None:
                 call.task.cancel()
         for socket in self.sockets.values():
-            while socket.fail():  # held sends end; the adapter sees the close and returns
-                pass
+            socket.abandon()  # held sends and accepts end; the adapter sees the close and returns
             self._spawn(_close_quietly(socket.inner))
         self.calls, self.sockets = {}, {}
         self.clock.reset()
@@ -450,7 +461,10 @@ class TestMode:
                               "queued": int(self.manager.get_queued_message_count(body["task"]))})
 
     async def aclose(self) -> None:
-        """Cancel what still runs (the server is stopping)."""
+        """End what still runs (the server is stopping)."""
+        for socket in self.sockets.values():
+            socket.abandon()
+        await asyncio.gather(*(_close_quietly(s.inner) for s in self.sockets.values()))
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
