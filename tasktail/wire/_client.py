@@ -41,7 +41,8 @@ class WireClient:
         self.refused: str | None = None  # why the handshake failed
         self.close_code: int | None = None  # from the close frame received
         self.ended = False  # nothing more will arrive
-        self.aborted = False
+        self.aborted = False  # the TCP connection was dropped on purpose
+        self.deaf = False  # the peer vanished: nothing it is sent counts as received
         self._stream: anyio.abc.ByteStream | None = None
         self._changed = anyio.Event()
 
@@ -95,12 +96,12 @@ class WireClient:
                         self.refused = f"handshake refused: {protocol.handshake_exc}"
                     else:
                         self.accepted = True
-                elif event.opcode in (Opcode.TEXT, Opcode.CONT) and not self.aborted:
+                elif event.opcode in (Opcode.TEXT, Opcode.CONT) and not self.deaf:
                     pending += event.data
                     if event.fin:
                         self.frames.append(decode_frame(pending.decode("utf-8", "replace")))
                         pending = b""
-                elif event.opcode == Opcode.CLOSE and protocol.close_rcvd is not None and not self.aborted:
+                elif event.opcode == Opcode.CLOSE and protocol.close_rcvd is not None and not self.deaf:
                     self.close_code = protocol.close_rcvd.code
             self._change()
             if not self.aborted:
@@ -119,13 +120,14 @@ class WireClient:
                     pass
 
     def vanish(self) -> None:
-        """From now on record nothing (the peer is gone, whatever the server still sends)."""
-        self.aborted = True
+        """From now on record nothing (the peer is gone, whatever the server still sends);
+        the TCP connection stays open until :meth:`abort`."""
+        self.deaf = True
         self._change()
 
     async def abort(self) -> None:
         """Vanish: close the TCP connection without a close frame; record nothing more."""
-        self.aborted = True
+        self.aborted = self.deaf = True
         if self._stream is not None:
             await self._stream.aclose()
         self._change()

@@ -68,7 +68,8 @@ def make_program(seed: int, index: int) -> dict[str, Any]:
             behaviour = rng.choices(("instant", "gate", "never_read", "fail_first_send", "hold_accept"),
                                     weights=(5, 3, 1, 1, 1))[0]
             step = {"op": "connect", "client": name, "task": task}
-            if rng.random() < 0.2 and setup["history_size"]:
+            # (a refused resume point is accepted and closed by the adapter: not with a held accept)
+            if rng.random() < 0.2 and setup["history_size"] and behaviour not in ("hold_accept", "fail_accept"):
                 step["after_seq"] = rng.randint(0, 2)
             step["behaviour"] = behaviour
             ended.update(n for n, (t, _) in clients.items() if t == task)

@@ -193,7 +193,7 @@ async def play_wire(vector: dict[str, Any], target: Target) -> tuple[dict[str, A
             raise WireError(f"/settle answered no report: {report}")
         for name, client in clients.items():
             written = (report["clients"].get(name) or {}).get("written", 0)
-            if client.aborted:
+            if client.deaf:
                 continue
             if not await client.wait(lambda c=client, w=written: len(c.frames) >= w or c.ended, target.timeout):
                 problems.append(f"hung: {name} received {len(client.frames)} of the {written} frames the port "
@@ -203,6 +203,7 @@ async def play_wire(vector: dict[str, Any], target: Target) -> tuple[dict[str, A
                                 f"{len(client.frames)}")
         return report
 
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
         try:
             for step in vector["steps"]:
@@ -259,11 +260,15 @@ async def play_wire(vector: dict[str, Any], target: Target) -> tuple[dict[str, A
             for name, client in clients.items():
                 outcome_clients[name] = await _client_outcome(name, client, final["clients"].get(name), target,
                                                               problems)
+        except (Unsupported, WireError) as exc:  # raised below, outside the task group
+            failure = exc
         finally:
             for client in clients.values():
                 if not client.ended:
                     await client.abort()
             group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return {"clients": outcome_clients, "steps": results}, problems
 
 
@@ -285,12 +290,12 @@ async def _client_outcome(name: str, client: WireClient, report: dict[str, Any] 
     if report is None:
         problems.append(f"{name}: the port never saw this client (its report has no {name!r})")
         report = {"accepted": False, "close": None, "violations": []}
-    if report.get("accepted") and not client.aborted:
+    if report.get("accepted") and not client.deaf:
         if not await client.wait(lambda: client.accepted or client.ended, target.timeout):
             problems.append(f"hung: {name}: the port accepted it, the handshake did not complete within "
                             f"{target.timeout:g} s")
     close = report.get("close")
-    if close is not None and close != 1006 and not client.aborted:
+    if close is not None and close != 1006 and not client.deaf:
         await client.wait(lambda: client.close_code is not None or client.ended, target.timeout)
     return {"accepted": client.accepted, "frames": list(client.frames),
             "close": client.close_code if client.close_code is not None else close,

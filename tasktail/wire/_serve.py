@@ -31,7 +31,7 @@ class TestServer:
 
     def __init__(self, framework: str = "starlette", *, factory: Callable[..., Any] = reference_factory,
                  planted: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 path: str = "/ws/{task}") -> None:
+                 path: str = "/ws/{task}", capabilities: dict[str, Any] | None = None) -> None:
         if framework not in FRAMEWORKS:
             raise ValueError(f"framework={framework!r}; expected one of {FRAMEWORKS}")
         if planted is not None and framework != "aiohttp":
@@ -39,7 +39,8 @@ class TestServer:
         self.framework, self.factory, self.planted, self.path = framework, factory, planted, path
         self.sock = socket.create_server((host, port))
         self.host, self.port = self.sock.getsockname()[:2]
-        self.mode = TestMode(factory, name=f"tasktail-{framework}" + (f" (planted: {planted})" if planted else ""))
+        self.mode = TestMode(factory, name=f"tasktail-{framework}" + (f" (planted: {planted})" if planted else ""),
+                             capabilities=capabilities)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
