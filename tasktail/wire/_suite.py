@@ -66,7 +66,7 @@ class WireReport:
         lines += ["", f"{'rule':<9} {'status':<12} detail", "-" * 78]
         for rule, (result, why) in self.per_rule().items():
             lines.append(f"{rule:<9} {result:<12} {why}"[:200])
-        lines += ["-" * 78, "vectors: " + "  ".join(f"{g}: {n}" for g, n in self.counts().items())
+        lines += ["-" * 78, "cases: " + "  ".join(f"{g}: {n}" for g, n in self.counts().items())
                   + f"   ({self.seconds:.1f}s)",
                   "rules: " + "  ".join(f"{g}: {n}" for g in GRADES
                                         if (n := sum(r == g for r, _ in self.per_rule().values()))),
