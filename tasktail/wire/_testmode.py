@@ -137,7 +137,8 @@ class TestSocket:
         if close is None and getattr(self.connection, "ended", False):
             close = getattr(self.connection, "close_code", None)  # ended, not yet closed by the adapter
         return {"accepted": self.accepted, "written": self.written,
-                "close": int(close) if close is not None else None, "violations": sorted(self.violations)}
+                "close": int(close) if close is not None else None, "violations": sorted(self.violations),
+                "held": len(self._held)}
 
     # -- what the manager and adapter call --------------------------------------------------
     async def accept(self, *args: Any, **kwargs: Any) -> None:

@@ -35,6 +35,8 @@ def _assert_all_pass(report) -> None:
 
 
 @BOTH
+@pytest.mark.rule("ADAPT-1")
+@pytest.mark.rule("ADAPT-2")
 async def test_every_vector_passes_over_the_wire_against_the_starlette_reference(anyio_backend, starlette_server):
     report = await _report(starlette_server)
     assert report.target == "tasktail-starlette"
@@ -42,6 +44,8 @@ async def test_every_vector_passes_over_the_wire_against_the_starlette_reference
 
 
 @BOTH
+@pytest.mark.rule("ADAPT-1")
+@pytest.mark.rule("ADAPT-2")
 async def test_every_vector_passes_over_the_wire_against_the_aiohttp_port(anyio_backend, aiohttp_server):
     report = await _report(aiohttp_server)
     assert report.target == "tasktail-aiohttp"
