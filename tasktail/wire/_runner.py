@@ -90,13 +90,23 @@ def default_control(url: str) -> str:
     return f"{scheme}://{parts.netloc}/_tasktail"
 
 
-async def connect_target(url: str, control: str | None = None, *, timeout: float = 10.0) -> Target:
-    """Ask the port's capabilities; refuse another protocol major version (an error, not a verdict)."""
+async def connect_target(url: str, control: str | None = None, *, timeout: float = 10.0,
+                         wait: float = 0.0) -> Target:
+    """Ask the port's capabilities; refuse another protocol major version (an error, not a
+    verdict). ``wait``: seconds to keep asking a server that refuses connections (starting)."""
     if "{task}" not in url:
         raise ValueError(f"--url {url!r} has no {{task}} placeholder (e.g. ws://127.0.0.1:8000/ws/{{task}})")
     target = Target(url, control or default_control(url), timeout=timeout)
+    deadline = anyio.current_time() + wait
     try:
-        caps = await target.call("GET", "/capabilities")
+        while True:
+            try:
+                caps = await target.call("GET", "/capabilities")
+                break
+            except WireError as exc:
+                if "cannot connect" not in str(exc) or anyio.current_time() >= deadline:
+                    raise
+                await anyio.sleep(0.1)  # a server still starting: ask again, until the deadline
     except Unsupported as exc:
         raise ProtocolRefused(f"GET /capabilities answered 422: {exc}") from None
     spoken = caps.get("protocol")

@@ -100,10 +100,10 @@ class WireReport:
 
 
 async def run_wire(url: str, control: str | None = None, *, vectors: list[dict[str, Any]] | None = None,
-                   timeout: float = 10.0, programs: int = 0, seed: int = 0) -> WireReport:
+                   timeout: float = 10.0, programs: int = 0, seed: int = 0, wait: float = 0.0) -> WireReport:
     """Judge the server at ``url`` by the corpus (and ``programs`` generated programs)."""
     started = time.monotonic()
-    target: Target = await connect_target(url, control, timeout=timeout)
+    target: Target = await connect_target(url, control, timeout=timeout, wait=wait)
     report = WireReport(target.name, url, target.capabilities)
     for vector in load() if vectors is None else vectors:
         began = time.monotonic()

@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(default 5; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated programs")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds any one wait may take (default 10)")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a server that is starting "
+                   "(refusing connections) before giving up (default 0)")
     p.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="the runner's event loop")
     p.add_argument("--json", dest="json_path", help="write the report as JSON in the shape of Autobahn's index.json")
     p.add_argument("--junit", "--junitxml", dest="junit", help="write the report as JUnit XML")
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         report = anyio.run(lambda: run_wire(args.url, args.control, timeout=args.timeout, programs=args.programs,
-                                            seed=args.seed), backend=args.backend)
+                                            seed=args.seed, wait=args.wait), backend=args.backend)
     except (ValueError, ProtocolRefused, WireError) as exc:
         print(f"tasktail conform: {exc}", file=sys.stderr)
         return 2
