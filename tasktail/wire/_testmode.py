@@ -275,13 +275,14 @@ class TestMode:
 
     ``factory(**config)`` makes a manager from a vector's setup (``overflow`` by name, as
     :func:`tasktail.vectors.reference_factory` takes it). ``name`` is reported in
-    ``capabilities``; ``virtual_timers`` says whether the server runs on an
-    :class:`OffsetLoop` sharing ``clock``."""
+    ``capabilities``; ``virtual_timers`` says whether the manager's timers run on ``clock``
+    (default: whether the server runs on an :class:`OffsetLoop` sharing it, asked each time;
+    under a plain loop ``advance`` moves timestamps and expiry but no send timeout)."""
 
     __test__ = False
 
     def __init__(self, factory: Callable[..., Any] = reference_factory, *, name: str = "tasktail",
-                 clock: VirtualClock | None = None, virtual_timers: bool = True,
+                 clock: VirtualClock | None = None, virtual_timers: bool | None = None,
                  capabilities: Mapping[str, Any] | None = None) -> None:
         self.factory, self.name = factory, name
         self.clock = clock if clock is not None else VirtualClock()
@@ -307,10 +308,16 @@ class TestMode:
         self._arrived = asyncio.Event()
         return socket
 
+    def timers_are_virtual(self) -> bool:
+        if self.virtual_timers is not None:
+            return self.virtual_timers
+        loop = asyncio.get_running_loop()
+        return isinstance(loop, OffsetLoop) and loop.tasktail_clock is self.clock
+
     def capabilities(self) -> dict[str, Any]:
         return {"protocol": PROTOCOL_VERSION, "name": self.name, "steps": list(STEPS),
                 "behaviours": list(BEHAVIOURS), "overflow": list(OVERFLOW), "profile": "full",
-                "virtual_timers": self.virtual_timers, "settle": "exact", **self.extra_capabilities}
+                "virtual_timers": self.timers_are_virtual(), "settle": "exact", **self.extra_capabilities}
 
     def _socket(self, body: Mapping[str, Any]) -> TestSocket:
         name = body.get("client")
@@ -452,7 +459,7 @@ class TestMode:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
                 math.isfinite(seconds) and seconds >= 0):
             raise _Problem(400, "bad_request", f"seconds={seconds!r}: expected a finite number >= 0")
-        if not self.virtual_timers and any(s._held or not s.accepted for s in self.sockets.values()):
+        if not self.timers_are_virtual() and any(s._held or not s.accepted for s in self.sockets.values()):
             raise _Problem(422, "unsupported", "this server's timers are not on the virtual clock")
         self.clock.advance(float(seconds))
         return {}

@@ -109,3 +109,33 @@ async def test_a_setup_the_port_answers_422_is_unsupported_and_timers_not_virtua
     assert grades["fail1-slow-client-timed-out"] == (
         "UNSUPPORTED", ["advances the clock while a send may be pending, and the port's timers are not virtual"])
     assert grades["wire3-timestamp-from-clock"] == ("PASS", [])  # advances with nothing pending
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_starlette_test_app_under_a_plain_uvicorn_says_its_timers_are_not_virtual(anyio_backend):
+    """``starlette_test_app()`` mounted on an ordinary server (real time): honest capabilities,
+    and the vectors that would need a virtual send timeout are UNSUPPORTED, the rest PASS."""
+    import socket
+
+    import uvicorn
+
+    from tasktail.wire import starlette_test_app
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(starlette_test_app(), log_config=None, log_level="warning",
+                                           lifespan="off", ws_ping_interval=None, ws_ping_timeout=None))
+    chosen = [VECTORS["fail1-slow-client-timed-out"], VECTORS["wire3-timestamp-from-clock"],
+              VECTORS["mem3-idle-task-expires"], VECTORS["ord2-several-producers"]]
+    async with anyio.create_task_group() as group:
+        group.start_soon(server.serve, [sock])
+        try:
+            with anyio.fail_after(60):
+                report = await run_wire(f"ws://127.0.0.1:{port}/ws/{{task}}", vectors=chosen, wait=10)
+        finally:
+            server.should_exit = True
+    sock.close()
+    assert report.capabilities["virtual_timers"] is False
+    assert {v.vector: v.grade for v in report.verdicts} == {
+        "fail1-slow-client-timed-out": "UNSUPPORTED", "wire3-timestamp-from-clock": "PASS",
+        "mem3-idle-task-expires": "PASS", "ord2-several-producers": "PASS"}
