@@ -55,7 +55,9 @@ def parse_config(items: list[str]) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="tasktail conform", description="Check a ConnectionManager against SPEC.md.")
+    p = _Parser(prog="tasktail conform", description="Check a ConnectionManager against SPEC.md. With "
+                "--url ws://HOST:PORT/PATH/{task}: judge a running server over the wire instead "
+                "(options: tasktail conform --url URL --help).")
     p.add_argument("factory", nargs="?", help="MODULE:FACTORY (default: the reference ConnectionManager); "
                    "the current directory is importable")
     p.add_argument("--rules", default="*", help="glob(s) of rule IDs, comma-separated (default: all)")

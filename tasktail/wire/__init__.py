@@ -10,6 +10,7 @@
 
 from ._runner import (PROTOCOL, ProtocolRefused, Target, Unsupported, WireError, connect_target, default_control,
                       play_wire, run_vector_wire, unsupported_reason, wire_expectation)
+from ._programs import make_program, rules_of, run_programs
 from ._serve import FRAMEWORKS, TestServer
 from ._starlette import starlette_test_app
 from ._suite import WireReport, run_wire
@@ -17,5 +18,6 @@ from ._testmode import OffsetLoop, TestMode, TestSocket, VirtualClock
 
 __all__ = ["FRAMEWORKS", "OffsetLoop", "PROTOCOL", "ProtocolRefused", "Target", "TestMode", "TestServer",
            "TestSocket", "Unsupported", "VirtualClock", "WireError", "WireReport", "connect_target",
-           "default_control", "play_wire", "run_vector_wire", "run_wire", "starlette_test_app",
+           "default_control", "make_program", "play_wire", "rules_of", "run_programs", "run_vector_wire", "run_wire",
+           "starlette_test_app",
            "unsupported_reason", "wire_expectation"]
