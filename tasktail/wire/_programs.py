@@ -7,12 +7,15 @@ stands (a ``release`` names a gated client, an ``accept`` a held one). Values ar
 what a bad value does is the corpus's (VAL-1, ADAPT-2). A client is not dropped after the
 application may have ended its connection (see ``ended`` in :func:`make_program`). Clock steps are 1.5 or 6 seconds
 with a send timeout of 5, so no deadline falls on an advance exactly (real time also runs
-on a wire port's loop). Its rules are the ones its steps exercise (:func:`rules_of`).
+on a wire port's loop). Its rules are the ones its steps exercise (:func:`rules_of`); a
+program that FAILs cites instead the rules its differences speak about (:func:`blame`), so
+one wrong close code does not fail every rule the program happened to touch.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import anyio
@@ -24,7 +27,7 @@ from tasktail.vectors._play import play_sync
 
 from ._runner import Target, run_vector_wire, unsupported_reason
 
-__all__ = ["make_program", "rules_of", "run_programs"]
+__all__ = ["blame", "make_program", "rules_of", "run_programs"]
 
 SETUPS = (
     {"max_queue_size": 3, "history_size": 0, "send_timeout": 5.0, "task_ttl": 3600.0},
@@ -115,6 +118,34 @@ def rules_of(program: dict[str, Any]) -> list[str]:
     return rules + [rule for rule, present in conditional if present]
 
 
+#: a close code the reference expected -> the rule that gives it
+_CLOSE_RULES = {4000: "REPL-1", 4001: "FAIL-1", 4002: "DISC-1", 1011: "FAIL-1", 1008: "ADAPT-2", 1013: "MEM-4"}
+#: a step whose result differed -> the rule about that result
+_STEP_RULES = {"log": "ORD-1", "connect": "FLUSH-1", "query": "QRY-1", "detach": "REPL-2", "disconnect": "DISC-1"}
+_CLOSE = re.compile(r"^\w+: close expected (\w+), got")
+_STEP = re.compile(r"^step (\d+): ")
+
+
+def blame(program: dict[str, Any], problems: list[str]) -> list[str]:
+    """The rules a failed program's differences speak about (not every rule it exercised):
+    a close code by the rule that gives the expected one (and CLOSE-1), a frame by ORD-2, a
+    step's result by the rule about that result."""
+    rules: list[str] = []
+    for problem in problems:
+        if close := _CLOSE.match(problem):
+            expected = close.group(1)
+            found = ["CLOSE-1"] + ([_CLOSE_RULES[int(expected)]] if expected.isdigit() and int(expected)
+                                   in _CLOSE_RULES else [])
+        elif step := _STEP.match(problem):
+            found = [_STEP_RULES.get(program["steps"][int(step.group(1)) - 1]["op"], "ORD-2")]
+        elif ": accepted expected" in problem:
+            found = ["FLUSH-3"]
+        else:  # a frame, a count, a bounded wait that ran out
+            found = ["ORD-2"]
+        rules += [r for r in found if r not in rules]
+    return rules or rules_of(program)
+
+
 async def run_programs(target: Target, count: int, *, seed: int = 0) -> list[Verdict]:
     """``count`` generated programs on ``target``; a program the port cannot play is
     UNSUPPORTED, like a vector."""
@@ -127,5 +158,8 @@ async def run_programs(target: Target, count: int, *, seed: int = 0) -> list[Ver
             program["expect"] = expectation(outcome)
         else:
             program["expect"] = {"clients": {}, "steps": [None] * len(program["steps"])}
-        verdicts.append(await run_vector_wire(program, target))
+        verdict = await run_vector_wire(program, target)
+        if verdict.grade == "FAIL":
+            verdict.rules = blame(program, verdict.problems)
+        verdicts.append(verdict)
     return verdicts

@@ -37,7 +37,12 @@ class WireReport:
         for v in self.verdicts:
             for rule in v.rules:
                 grades.setdefault(rule, []).append(v.grade)
-        rules = {rule: (worst(g), "") for rule, g in grades.items()}
+        rules = {}
+        for rule, found in grades.items():
+            result = worst(found)
+            failed = [v.vector for v in self.verdicts if rule in v.rules and v.grade == result != "PASS"]
+            why = {"FAIL": "failed: ", "NON-STRICT": "non-strict: "}.get(result, "")
+            rules[rule] = (result, why + ", ".join(failed) if why else "")
         for rule, why in NOT_EXPRESSIBLE.items():
             if rule.startswith(NOT_A_PORTS_RULE) or rule in COVERED_OVER_THE_WIRE or rule in rules:
                 continue

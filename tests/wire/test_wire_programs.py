@@ -12,7 +12,7 @@ import pytest
 from tasktail.manager import ConnectionManager
 from tasktail.vectors._corpus import with_policy
 from tasktail.wire import TestServer, run_wire
-from tasktail.wire._programs import make_program, rules_of
+from tasktail.wire._programs import blame, make_program, rules_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_server]
 
@@ -45,6 +45,14 @@ def test_programs_are_deterministic_and_speak_the_vectors_vocabulary():
     assert set(rules_of(make_program(0, 0))) >= {"ORD-1", "ORD-2", "FLUSH-1", "QRY-1"}
 
 
+def test_a_failed_program_is_blamed_on_what_differs():
+    program = {"steps": [{"op": "log"}, {"op": "query"}]}
+    assert blame(program, ["c1: close expected 4000, got 1000", "step 2: expected {}, got {}"]) == [
+        "CLOSE-1", "REPL-1", "QRY-1"]
+    assert blame(program, ["c2: frame 1 expected None, got {}", "c3: close expected None, got 4002"]) == [
+        "ORD-2", "CLOSE-1"]
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 @pytest.mark.parametrize("framework", ["starlette", "aiohttp"])
 async def test_generated_programs_pass_against_both_python_servers(anyio_backend, framework, starlette_server,
@@ -64,6 +72,8 @@ async def test_generated_programs_catch_a_wrong_manager_behind_the_reference_ada
     failed = [v for v in report.verdicts if v.grade == "FAIL"]
     assert len(failed) >= 3
     for verdict in failed:
-        assert "QRY-1" in verdict.rules
-        assert any("'queued'" in p for p in verdict.problems), verdict.problems
-    assert report.per_rule()["QRY-1"][0] == "FAIL" and report.exit_status == 1
+        assert verdict.rules == ["QRY-1"]  # blamed on what differs, not on every rule the program touched
+        assert all("'queued'" in p for p in verdict.problems), verdict.problems
+    rules = report.per_rule()
+    assert rules["QRY-1"][0] == "FAIL" and report.exit_status == 1
+    assert {rule for rule, (grade, _) in rules.items() if grade == "FAIL"} == {"QRY-1"}
