@@ -32,6 +32,7 @@ import anyio
 
 from tasktail.vectors._corpus import Verdict, check_vector
 from tasktail.vectors._judge import grade
+from tasktail.vectors._judge import problems as problems_of
 
 from ._client import WireClient
 from ._http import ControlError, request_json
@@ -329,6 +330,9 @@ async def run_vector_wire(vector: dict[str, Any], target: Target) -> Verdict:
     except WireError as exc:
         return Verdict(vector["id"], rules, "wire", "FAIL", [f"the run failed: {exc}"])
     result, found = grade(expect, outcome, seed=target.seed)
+    if result == "NON-STRICT":  # say which allowed alternative it was, and why it is allowed
+        matched = next(a for a in expect["alternatives"] if not problems_of(a, outcome, seed=target.seed))
+        found = [f"allowed alternative: {matched.get('why', '')}"]
     if problems:
         return Verdict(vector["id"], rules, "wire", "FAIL", problems + found)
     return Verdict(vector["id"], rules, "wire", result, found)

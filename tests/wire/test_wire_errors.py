@@ -139,3 +139,25 @@ async def test_the_starlette_test_app_under_a_plain_uvicorn_says_its_timers_are_
     assert {v.vector: v.grade for v in report.verdicts} == {
         "fail1-slow-client-timed-out": "UNSUPPORTED", "wire3-timestamp-from-clock": "PASS",
         "mem3-idle-task-expires": "PASS", "ord2-several-producers": "PASS"}
+
+
+def _reject_newest_by_default(**config: Any) -> Any:
+    return reference_factory(**{"overflow": "reject-newest", **config})
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_allowed_alternative_is_non_strict_over_the_wire_with_its_why(anyio_backend):
+    """A port that rejects the newest message when full (the documented alternative to
+    drop-oldest): CAP-3's vector grades it NON-STRICT, with the vector's why."""
+    server = TestServer("starlette", factory=_reject_newest_by_default)
+    await anyio.to_thread.run_sync(server.start)
+    try:
+        with anyio.fail_after(60):
+            report = await run_wire(server.url, vectors=[VECTORS["cap3-drop-oldest"]])
+    finally:
+        await anyio.to_thread.run_sync(server.stop)
+    [verdict] = report.verdicts
+    assert verdict.grade == "NON-STRICT"
+    assert verdict.problems == ["allowed alternative: " + VECTORS["cap3-drop-oldest"]["expect"]["alternatives"][1]["why"]]
+    assert report.per_rule()["CAP-3"] == ("NON-STRICT", "non-strict: cap3-drop-oldest")
+    assert report.exit_status == 0
