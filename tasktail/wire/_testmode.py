@@ -10,17 +10,21 @@ Theory of operation:
 2. :class:`TestSocket` sits between the manager (and the adapter) and the framework's
    socket, exactly where the in-process fakes sit (PROTOCOL section 3): it holds, fails or
    lets through sends as the client's behaviour says, counts what it wrote, records the
-   first close code and any overlapping send. After a ``drop`` it hides the disconnect from
-   the adapter (its ``receive`` waits until cancelled), as a vanished peer is invisible
-   in-process until a send fails.
+   first close code and any overlapping send. A close waits for the sends in progress (a
+   frame handed to a transport arrives before a later close frame). After a ``drop`` it
+   hides the disconnect from the adapter (its ``receive`` waits until the run is over), as a
+   vanished peer is invisible in-process until a send fails.
 3. Settling is the in-process runner's rule (``tasktail.vectors._play.settle``) on the
-   server's own asyncio loop: every task but the caller blocked and nothing ready to run.
+   server's own asyncio loop: every task but the caller blocked and nothing ready to run;
+   then close handshakes in progress are let finish (bounded), since a framework whose
+   close waits for the client's answer is waiting on the network, not on a step.
 4. Virtual time: :class:`VirtualClock` is what the manager's ``clock`` reads
    (``CLOCK_BASE`` + seconds advanced since the last reset), and :class:`OffsetLoop` is an
    asyncio loop whose ``time()`` is real monotonic time plus every second ever advanced, so
    the manager's send timeout (``asyncio.timeout`` on that loop) fires when ``advance``
    passes it. Real time still runs on that loop (milliseconds per vector, next to send
-   timeouts of seconds); the manager's clock has none of it, so timestamps are exact.
+   timeouts of seconds); the manager's clock has none of it, so timestamps are exact. On
+   any other loop ``capabilities`` says ``virtual_timers: false``.
 """
 
 from __future__ import annotations
