@@ -161,3 +161,26 @@ async def test_an_allowed_alternative_is_non_strict_over_the_wire_with_its_why(a
     assert verdict.problems == ["allowed alternative: " + VECTORS["cap3-drop-oldest"]["expect"]["alternatives"][1]["why"]]
     assert report.per_rule()["CAP-3"] == ("NON-STRICT", "non-strict: cap3-drop-oldest")
     assert report.exit_status == 0
+
+
+@BOTH
+async def test_frames_the_port_says_it_wrote_but_the_client_never_got_fail_the_vector(anyio_backend):
+    caps = {**CAPS, "steps": ["log", "connect"]}
+    report_body = {"calls": {"k1": {"result": "returned", "seq": 1}, "connect:c1": {"result": "returned"}},
+                   "clients": {"c1": {"accepted": True, "written": 2, "close": None, "violations": []}}}
+
+    def answer(method: str, path: str) -> tuple[int, Any] | None:
+        if path.endswith("/capabilities"):
+            return 200, caps
+        if path.endswith("/log"):
+            return 200, {"call": "k1"}
+        return 200, report_body if path.endswith("/settle") else {}
+
+    started = time.monotonic()
+    with anyio.fail_after(30):
+        async with fake_control(answer) as url:  # its WebSocket handshake is refused: no frame arrives
+            report = await run_wire(url, vectors=[VECTORS["wire4-no-epoch-no-hello"]], timeout=1)
+    [verdict] = report.verdicts
+    assert verdict.grade == "FAIL"
+    assert "c1: count: the port wrote 2 frames, the client received 0" in verdict.problems
+    assert time.monotonic() - started < 20
