@@ -11,7 +11,8 @@ __all__ = ["main"]
 COMMANDS = {
     "watch": ("tasktail._watch", "a short live demo in the terminal"),
     "demo": ("tasktail.demo", "serve the live-log web app on 127.0.0.1"),
-    "conform": ("tasktail.scenarios.conform", "check an implementation against SPEC.md"),
+    "conform": ("tasktail.scenarios.conform", "check an implementation against SPEC.md (--url: a server, over the wire)"),
+    "serve-test": ("tasktail.wire.serve", "serve a Python port in test mode for 'conform --url'"),
     "replay": ("tasktail.scenarios.replay", "re-run a failing scenario saved as JSON"),
     "bench": ("tasktail.benchmarks", "compare queue strategies and peers"),
 }
@@ -19,7 +20,7 @@ COMMANDS = {
 
 def _usage() -> str:
     lines = ["usage: tasktail COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines.append("\n'tasktail COMMAND --help' describes a command's options.")
     return "\n".join(lines)
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         module = import_module(COMMANDS[name][0])
     except ModuleNotFoundError as exc:  # an optional extra is not installed
         extra = {"hypothesis": "harness", "trio": "harness", "starlette": "starlette",
-                 "uvicorn": "starlette"}.get((exc.name or "").split(".")[0])
+                 "uvicorn": "starlette", "websockets": "starlette", "aiohttp": "aiohttp"}.get((exc.name or "").split(".")[0])
         if extra is None:
             raise
         print(f"tasktail {name}: needs {exc.name!r}; install it with: pip install 'tasktail[{extra}]'",

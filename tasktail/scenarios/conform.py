@@ -1,5 +1,8 @@
 """``tasktail conform [MODULE:FACTORY]``: check an implementation against SPEC.md.
 
+``tasktail conform --url ws://HOST:PORT/PATH/{task}`` judges a running server over the wire
+instead (``tasktail.wire.conform``).
+
 Exit status: 0 every claimed rule PASS or NON-STRICT (UNSUPPORTED ones are not claimed);
 1 a rule FAILs (or --check-determinism saw a difference); 2 usage error (bad import path,
 option, rule, factory that cannot take the suite's config); 3 the suite itself failed (a
@@ -52,7 +55,9 @@ def parse_config(items: list[str]) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="tasktail conform", description="Check a ConnectionManager against SPEC.md.")
+    p = _Parser(prog="tasktail conform", description="Check a ConnectionManager against SPEC.md. With "
+                "--url ws://HOST:PORT/PATH/{task}: judge a running server over the wire instead "
+                "(options: tasktail conform --url URL --help).")
     p.add_argument("factory", nargs="?", help="MODULE:FACTORY (default: the reference ConnectionManager); "
                    "the current directory is importable")
     p.add_argument("--rules", default="*", help="glob(s) of rule IDs, comma-separated (default: all)")
@@ -74,11 +79,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--url" or a.startswith("--url=") for a in argv):  # a running server, over the wire
+        from tasktail.wire.conform import main as wire_main
+
+        return wire_main(argv)
     from ._generate import private_hypothesis_home
     from ._suite import check_connection_manager
 
     try:
-        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+        args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:

@@ -373,9 +373,12 @@ NOT_EXPRESSIBLE: dict[str, str] = {
     "THR-1": "logging from other OS threads (threadsafe())",
     "THR-2": "thread errors when the event loop ends",
     "STAT-1": "frozen statistics snapshot objects: an in-process API",
-    "ADAPT-1": "the Starlette adapter endpoint: the over-the-wire mode's to check (issue 12, not built yet)",
-    "ADAPT-2": "the adapter's query-string parsing and 1008 refusal: the over-the-wire mode's",
-    "ADAPT-3": "client-sent frames and 1009: needs a client frame step, the over-the-wire mode's",
+    "ADAPT-1": "the adapter endpoint: judged over the wire (tasktail/wire: vectors whose clients the adapter "
+               "closes with the manager's 4002 cite it there)",
+    "ADAPT-2": "the adapter's query-string parsing and 1008 refusal: judged over the wire (a connect the manager "
+               "refuses as invalid is, through an adapter, accepted and closed with 1008)",
+    "ADAPT-3": "client-sent frames and 1009: needs a client frame step, which no vector has (in-process: "
+               "tests/manager/test_starlette.py)",
     "DEMO-1": "the demo application, not a manager",
     "DEMO-2": "the demo application, not a manager",
     "DEMO-3": "the demo application, not a manager",
