@@ -242,8 +242,19 @@ class TasktailServer {
     if (q.has('epoch')) options.epoch = q.get('epoch');
     const call = this._spawn(`connect:${name}`, () => this.manager.connect(testSocket, task, options));
     call.promise.then(() => {}, (err) => {
-      // refused before the socket was accepted: the handshake is refused (no close frame)
-      if (!testSocket.accepted) transport.refuse('400 Bad Request', String(err && err.message).slice(0, 200));
+      if (testSocket.accepted || transport.upgraded || socket.destroyed) return;
+      if (errorKind(err) === 'invalid') {
+        // refused by validation before accepting: as the production adapter does (ADAPT-2),
+        // accept the handshake and close with 1008 and the reason, so a browser sees why
+        server.wss.handleUpgrade(req, socket, head, (ws) => {
+          pending.delete(socket);
+          ws.on('error', () => {});
+          ws.close(CloseCode.POLICY_VIOLATION, closeReason(String(err && err.message)));
+        });
+        return;
+      }
+      // accepting failed (fail_accept) or the task limit: the handshake is refused (no close frame)
+      transport.refuse('400 Bad Request', String(err && err.message).slice(0, 200));
     });
     return undefined;
   }
@@ -405,7 +416,7 @@ class TasktailServer {
         return { call: id };
       }
       case 'settle':
-        await this._settle({ clients: Array.isArray(body.clients) ? body.clients : [] });
+        await this._settle({ clients: Array.isArray(body.wait_for) ? body.wait_for : [] });
         return this._report();
       case 'release': {
         const { socket } = await this._client(body);

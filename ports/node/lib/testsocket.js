@@ -123,9 +123,8 @@ class TestSocket {
     this.gone = true;
     if (this.closeCode === null) this.closeCode = 1006;
     for (const op of this.held.splice(0)) this._finish(op, new Error('the peer is gone'));
-    if (this._letAccept) {
-      this._letAccept = null;
-    }
+    // a held accept stays held: the `accept` step lets it finish, and it fails then (the
+    // peer is gone), as the in-process fakes do
     if (this.transport.abort) this.transport.abort();
   }
 
