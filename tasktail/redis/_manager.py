@@ -62,7 +62,7 @@ class _Client:
     """One local socket following one task."""
 
     __slots__ = ("connection", "keys", "token", "fence", "cursor", "last_id", "pending", "wake", "lock",
-                 "resync", "following")
+                 "resync", "following", "written", "in_flight")
 
     def __init__(self, connection: Connection, keys: Keys) -> None:
         self.connection = connection
@@ -76,6 +76,8 @@ class _Client:
         self.lock = anyio.Lock()  # one writer per socket
         self.resync = False  # the incarnation went away: re-claim and reset (RDS-2)
         self.following = False
+        self.written = 0  # highest seq written to the socket (a frame group may be unrecorded yet)
+        self.in_flight = 0  # seq of the message being written, 0 when none
 
     def poke(self) -> None:
         self.wake.set()
@@ -134,6 +136,13 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
+        # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
+        # XREAD waits on, the last seq this process appended per task, wake notices.
+        self._busy = 0
+        self._parked: dict[str, str] | None = None
+        self._xread_watch: tuple[Any, float, float] | None = None  # (scope, started, guard): _watchdog
+        self._appended: dict[str, tuple[str, int]] = {}
+        self._wakes_sent = self._wakes_seen = 0
         self._sync_producer: SyncRedisProducer | None = None
         #: task_id -> the websocket of this process's client of that task
         self.active_connections: Mapping[str, Any] = _View(self._clients, lambda c: c.connection.websocket)
@@ -155,11 +164,14 @@ class RedisConnectionManager:
         await self._producer.__aenter__()
         self._redis = self._producer._client
         self._reader_redis = connect_coredis(self.url, connect_timeout=bound)
+        self._busy += 1
         try:
             await self._reader_redis.__aenter__()
         except BaseException as exc:
             await self._producer.__aexit__(None, None, None)
             raise RedisUnavailableError(f"connecting to {shown_url(self.url)}", 0.0, _first(exc)) from None
+        finally:
+            self._busy -= 1
         s = self._redis.register_script
         self._claim, self._ack = s(_scripts.CLAIM), s(_scripts.ACK)
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
@@ -168,6 +180,7 @@ class RedisConnectionManager:
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._reader)
+        self._group.start_soon(self._watchdog)
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -194,7 +207,35 @@ class RedisConnectionManager:
         return math.ceil(seconds * 1000)
 
     async def _call(self, what: str, call: Any) -> Any:
-        return await call_bounded(what, self.settings.unavailable_timeout, self._errors, call)
+        self._busy += 1
+        try:
+            return await call_bounded(what, self.settings.unavailable_timeout, self._errors, call)
+        finally:
+            self._busy -= 1
+
+    def quiescent(self) -> bool:
+        """True when nothing this manager started waits on Redis, except its reader's
+        ``XREAD BLOCK``, and that read covers every stream its clients follow from where
+        they are, past everything this process appended to them and every wake notice it
+        sent itself: Redis has nothing more for this process until someone acts. Harnesses
+        on virtual time wait for it before they judge or move the clock (SPEC ``RDS-8``)."""
+        if self._busy or self._producer.busy:
+            return False
+        if self._group is None:
+            return True
+        parked = self._parked
+        if parked is None or self._wakes_seen < self._wakes_sent:
+            return False
+        for task_id, client in self._clients.items():
+            if not client.following or client.connection.ended:
+                continue
+            if parked.get(client.keys.log) != client.last_id:
+                return False
+            appended = self._appended.get(task_id)
+            if (appended is not None and appended[0] == client.connection.epoch
+                    and int(client.last_id.partition("-")[0]) < appended[1]):
+                return False
+        return True
 
     # -- the seed API --------------------------------------------------------------------
 
@@ -206,7 +247,8 @@ class RedisConnectionManager:
         self._running()
         if type(task_id) is str and task_id in self._removing:
             await self._removing[task_id].wait()  # a disconnect of this process comes first
-        entry, _epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+        entry, epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+        self._appended[entry.task_id] = (epoch, entry.seq)
         return entry
 
     async def connect(self, websocket: Any, task_id: str, after_seq: int | None = None,
@@ -269,9 +311,14 @@ class RedisConnectionManager:
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
-        keys = Keys(self.settings.prefix, check_task_id(task_id))
+        task_id = check_task_id(task_id)
+        keys = Keys(self.settings.prefix, task_id)
+        # This process's client may have written frames it has not recorded yet, and may be
+        # writing one that the cap already trimmed from the stream (it still counts: CAP-1).
+        client = self._clients.get(task_id)
+        local = [client.written, client.in_flight] if client is not None and not client.connection.ended else [0, 0]
         result = await self._call("get_queued_message_count",
-                                  lambda: self._status(keys=[keys.meta, keys.log], args=[]))
+                                  lambda: self._status(keys=[keys.meta, keys.log], args=local))
         return int(result[3])
 
     def task_statistics(self, task_id: str) -> TaskStatistics:
@@ -315,6 +362,13 @@ class RedisConnectionManager:
         keys = client.keys
         task_id = client.connection.task_id
         settings = self.settings
+        old = self._clients.get(task_id)
+        if old is not None and old is not client and not old.connection.ended:
+            # Replacing this process's client (REPL-1): its send in flight (a whole flush
+            # included) completes and is recorded first, so the new client starts after it.
+            async with old.lock:
+                old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                old.poke()
         claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
             keys=[keys.meta, keys.log, keys.owner],
             args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
@@ -387,20 +441,33 @@ class RedisConnectionManager:
     # -- sending ---------------------------------------------------------------------------
 
     async def _send(self, client: _Client, frames: list, through: int) -> None:
-        """Write ``frames``, then record that the client has everything through ``through``."""
+        """Write ``frames``, then record that the client has everything through ``through``
+        (or, when the batch stopped early, through the last frame it was sent: ORD-3)."""
         connection = client.connection
         send_text = connection.websocket.send_text
+        done = client.cursor  # the highest seq of a frame this batch wrote
         try:
             for frame in frames:
                 if connection.ended:
-                    return
+                    through = done
+                    break
+                if isinstance(frame, LogMessage):
+                    client.in_flight = frame.seq
                 with anyio.fail_after(self.send_timeout):
                     await send_text(frame.to_json())
+                client.in_flight = 0
+                if isinstance(frame, LogMessage):
+                    done = max(done, frame.seq)
+                elif isinstance(frame, GapNotice):
+                    done = max(done, frame.last_seq)
+                client.written = max(client.written, done)
         except Exception as exc:
             timed_out = isinstance(exc, TimeoutError)
             connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
                            "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
-            return
+            through = done  # the frame that failed stays for the next client (FAIL-1)
+        finally:
+            client.in_flight = 0
         if through <= client.cursor:
             return  # only an opening frame: nothing to record
         client.cursor = through
@@ -471,10 +538,13 @@ class RedisConnectionManager:
         client.following = False
         if client.token and client.connection.close_code != CloseCode.REPLACED:
             with anyio.move_on_after(self.close_timeout):
+                self._busy += 1
                 try:
                     await self._release(keys=[client.keys.owner], args=[client.token])
                 except self._errors:
                     pass  # the claim expires by itself (claim_ttl)
+                finally:
+                    self._busy -= 1
         await self._close_socket(client.connection)
 
     async def _close_socket(self, connection: Connection) -> None:
@@ -511,12 +581,16 @@ class RedisConnectionManager:
         try:
             await self._call("notify", lambda: self._notify_script(
                 keys=[key], args=[op, task_id, token, self._ms(max(self.claim_ttl * 10, 60.0))]))
+            if op == "wake":
+                self._wakes_sent += 1
         except RedisUnavailableError:
             pass  # fencing still holds: the old owner's next acknowledgement fails
 
     def _control_message(self, fields: dict) -> None:
         client = self._clients.get(fields.get("task", ""))
         op = fields.get("op")
+        if op == "wake":
+            self._wakes_seen += 1
         if client is None or op == "wake":
             return
         if op == "replaced":
@@ -541,10 +615,18 @@ class RedisConnectionManager:
                 if client.following and not client.connection.ended:
                     streams[client.keys.log] = client.last_id
             block = max(1, self._ms(next_renew - time.monotonic()))
+            guard = block / 1000 + self.settings.unavailable_timeout
             try:
-                with anyio.fail_after(block / 1000 + self.settings.unavailable_timeout):
-                    result = await self._reader_redis.xread(streams, count=self.settings.max_queue_size,
-                                                            block=block)
+                self._parked = streams
+                try:
+                    with anyio.CancelScope() as scope:
+                        self._xread_watch = (scope, time.monotonic(), guard)
+                        result = await self._reader_redis.xread(streams, count=self.settings.max_queue_size,
+                                                                block=block)
+                finally:
+                    self._parked = self._xread_watch = None
+                if scope.cancelled_caught:
+                    raise TimeoutError(f"XREAD got no answer within {guard:.1f} s")
                 if delays is not None:  # Redis is back: it may have lost everything
                     delays = None
                     next_renew = 0
@@ -574,6 +656,18 @@ class RedisConnectionManager:
             if time.monotonic() >= next_renew:
                 next_renew = time.monotonic() + renew_every
                 await self._renew_all()
+
+    async def _watchdog(self) -> None:
+        """Cancels the reader's XREAD once it has waited ``block + unavailable_timeout`` of
+        real time (a Redis that stopped answering without closing the socket). Real time,
+        not the loop's: a loop on virtual time that jumps while the XREAD waits for a real
+        reply must not cancel it (the reader would reconnect at every jump)."""
+        every = min(1.0, self.settings.unavailable_timeout)
+        while True:
+            await anyio.sleep(every)
+            watched = self._xread_watch
+            if watched is not None and time.monotonic() - watched[1] >= watched[2]:
+                watched[0].cancel()
 
     async def _renew_all(self) -> None:
         """Keep this process's claims; find incarnations Redis lost (RDS-2, RDS-4)."""

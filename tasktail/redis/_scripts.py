@@ -162,15 +162,23 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return {owner, queued}
 """
 
-# KEYS: meta, log. ARGV: none. Returns {exists(0/1), last, sent, queued}.
+# KEYS: meta, log. ARGV: written, in flight (the asking process's client: the highest seq
+# it wrote, the seq it is writing; 0 for none). Returns {exists(0/1), last, sent, queued}:
+# entries after what was sent or written, plus a message being written that the cap
+# already trimmed from the stream (it counts as queued until written: CAP-1).
 STATUS = r"""
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'sent')
 if not m[1] then
   return {0, 0, 0, 0}
 end
+local from = math.max(tonumber(m[3]), tonumber(ARGV[1] or '0'))
+local inflight = tonumber(ARGV[2] or '0')
 local queued = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  queued = #redis.call('XRANGE', KEYS[2], '(' .. m[3] .. '-0', '+')
+  queued = #redis.call('XRANGE', KEYS[2], '(' .. from .. '-0', '+')
+end
+if inflight > from and #redis.call('XRANGE', KEYS[2], inflight .. '-0', inflight .. '-0') == 0 then
+  queued = queued + 1
 end
 return {1, tonumber(m[2]), tonumber(m[3]), queued}
 """
