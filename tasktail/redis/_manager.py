@@ -62,7 +62,7 @@ class _Client:
     """One local socket following one task."""
 
     __slots__ = ("connection", "keys", "token", "fence", "cursor", "last_id", "pending", "wake", "lock",
-                 "resync", "following", "written", "in_flight")
+                 "resync", "following", "written", "in_flight", "newest")
 
     def __init__(self, connection: Connection, keys: Keys) -> None:
         self.connection = connection
@@ -78,6 +78,7 @@ class _Client:
         self.following = False
         self.written = 0  # highest seq written to the socket (a frame group may be unrecorded yet)
         self.in_flight = 0  # seq of the message being written, 0 when none
+        self.newest = 0  # the newest seq of the task this process knows of (the cap's floor)
 
     def poke(self) -> None:
         self.wake.set()
@@ -248,7 +249,11 @@ class RedisConnectionManager:
         if type(task_id) is str and task_id in self._removing:
             await self._removing[task_id].wait()  # a disconnect of this process comes first
         entry, epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
-        self._appended[entry.task_id] = (epoch, entry.seq)
+        client = self._clients.get(entry.task_id)
+        if client is not None:  # what the reader must catch up with (quiescent)
+            self._appended[entry.task_id] = (epoch, entry.seq)
+            if client.connection.epoch == epoch:
+                client.newest = max(client.newest, entry.seq)
         return entry
 
     async def connect(self, websocket: Any, task_id: str, after_seq: int | None = None,
@@ -295,8 +300,10 @@ class RedisConnectionManager:
         Returns 0: what was queued is counted in Redis, which this sync call cannot ask."""
         task_id = check_task_id(task_id)
         self._running()
-        client = self._clients.get(task_id)
-        if client is not None:
+        client = self._clients.pop(task_id, None)
+        self._appended.pop(task_id, None)
+        if client is not None:  # this process forgets the task now (DISC-1); Redis next
+            self._by_log.pop(client.keys.log, None)
             client.connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
             client.poke()
         if task_id not in self._removing:
@@ -306,12 +313,17 @@ class RedisConnectionManager:
 
     async def get_connection_status(self, task_id: str) -> bool:
         """Whether some process holds a live claim on the task (a client is attached)."""
-        keys = Keys(self.settings.prefix, check_task_id(task_id))
+        task_id = check_task_id(task_id)
+        if task_id in self._removing:
+            await self._removing[task_id].wait()  # a disconnect of this process comes first
+        keys = Keys(self.settings.prefix, task_id)
         return bool(await self._call("get_connection_status", lambda: self._redis.exists([keys.owner])))
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
         task_id = check_task_id(task_id)
+        if task_id in self._removing:
+            await self._removing[task_id].wait()  # a disconnect of this process comes first
         keys = Keys(self.settings.prefix, task_id)
         # This process's client may have written frames it has not recorded yet, and may be
         # writing one that the cap already trimmed from the stream (it still counts: CAP-1).
@@ -375,6 +387,7 @@ class RedisConnectionManager:
                   self._ms(settings.meta_ttl)]))
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
+        client.newest = last
         client.token, client.fence = token, int(token.partition(" ")[0])
         connection = client.connection
         connection.epoch = current
@@ -403,8 +416,12 @@ class RedisConnectionManager:
             await self._notify(previous_process, "replaced", task_id, token)
         self._clients[task_id] = client
         self._by_log[keys.log] = client
-        client.cursor = cursor
+        # What Redis has recorded; a resume point above it is recorded by the flush's
+        # acknowledgement (RES-1: the client has every seq up to after_seq).
+        client.cursor = min(cursor, sent)
         frames: list = [opening] if opening is not None else []
+        if cursor > client.cursor:
+            client.written = max(client.written, cursor)
         entries = await self._call(f"connect({task_id!r})", lambda: self._redis.xrange(keys.log, f"({cursor}-0", "+"))
         for entry in entries:
             entry_epoch, message = message_from(task_id, entry.identifier, entry.field_values)
@@ -446,11 +463,36 @@ class RedisConnectionManager:
         connection = client.connection
         send_text = connection.websocket.send_text
         done = client.cursor  # the highest seq of a frame this batch wrote
+        cap = self.settings.max_queue_size
+        held: GapNotice | None = None  # a dropped range told before the next message sent
         try:
             for frame in frames:
                 if connection.ended:
                     through = done
                     break
+                if isinstance(frame, LogMessage) and frame.seq <= client.newest - cap:
+                    # Trimmed from the stream while this batch waited (the stream holds the
+                    # newest `cap` seqs): it gives way here too (CAP-1, CAP-3), and is told.
+                    held = GapNotice(frame.task_id, held.first_seq if held else frame.seq, frame.seq, "dropped")
+                    through = min(through, done) if frame is frames[-1] else through
+                    continue
+                if isinstance(frame, GapNotice) and frame.reason == "dropped":
+                    if held is not None and held.last_seq + 1 == frame.first_seq:
+                        held = GapNotice(frame.task_id, held.first_seq, frame.last_seq, "dropped")
+                    else:  # not adjacent: the held range goes first, on its own
+                        if held is not None:
+                            with anyio.fail_after(self.send_timeout):
+                                await send_text(held.to_json())
+                            done = max(done, held.last_seq)
+                        held = frame
+                    if frame is frames[-1]:
+                        through = min(through, done)  # told with the next message
+                    continue
+                if held is not None:
+                    with anyio.fail_after(self.send_timeout):
+                        await send_text(held.to_json())
+                    done = max(done, held.last_seq)
+                    held = None
                 if isinstance(frame, LogMessage):
                     client.in_flight = frame.seq
                 with anyio.fail_after(self.send_timeout):
@@ -535,6 +577,7 @@ class RedisConnectionManager:
         if self._clients.get(task_id) is client:
             del self._clients[task_id]
             self._by_log.pop(client.keys.log, None)
+            self._appended.pop(task_id, None)
         client.following = False
         if client.token and client.connection.close_code != CloseCode.REPLACED:
             with anyio.move_on_after(self.close_timeout):
@@ -646,6 +689,7 @@ class RedisConnectionManager:
                 if client is None or not client.following or client.last_id != streams[key]:
                     continue  # re-attached since: it reads from where its flush ended
                 client.last_id = entries[-1].identifier
+                client.newest = max(client.newest, int(client.last_id.partition("-")[0]))
                 pending = client.pending
                 pending.extend(entries)
                 # A client slower than its producers holds at most max_queue_size entries

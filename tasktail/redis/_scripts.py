@@ -114,6 +114,16 @@ end
 local seq = tonumber(ARGV[3])
 if seq > tonumber(redis.call('HGET', meta, 'sent')) then
   redis.call('HSET', meta, 'sent', seq)
+  -- A message written while the cap trimmed it from the stream (it was in flight) was
+  -- delivered after all: for a later resume it is expired, not dropped.
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  local gone = seq
+  if first then
+    gone = math.min(seq, tonumber(string.match(first[1], '^(%d+)')) - 1)
+  end
+  if gone > tonumber(redis.call('HGET', meta, 'forgotten')) then
+    redis.call('HSET', meta, 'forgotten', gone)
+  end
 end
 redis.call('PEXPIRE', meta, ARGV[5])
 redis.call('PEXPIRE', owner, ARGV[6])

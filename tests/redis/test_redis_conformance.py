@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from tasktail.redis.conformance import HISTORY_BOUND, redis_factory
+from tasktail.redis.conformance import (
+    HISTORY_BOUND,
+    SUITE_CAPABILITIES,
+    SUITE_NOT_CLAIMED,
+    SUITE_RULES_NOT_RUN,
+    redis_factory,
+)
 from tasktail.vectors._corpus import load, per_rule, run
 
 #: what the Redis backend does not carry (SPEC §14), so its vectors are not run: UNSUPPORTED
@@ -34,3 +40,28 @@ def test_the_vector_corpus_against_redis(redis_server, backend):
     assert {r for r, g in rules.items() if g == "NON-STRICT"} == NON_STRICT_RULES
     assert len([r for r, g in rules.items() if g == "PASS"]) >= 28
     assert len(verdicts) == len(load())
+
+
+#: generated programs per backend: about 15 s a backend on the reference machine
+SUITE_EXAMPLES = 300
+
+
+@pytest.mark.rule("RDS-8")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_conformance_suite_against_redis(redis_server, backend):
+    from tasktail.scenarios import check_connection_manager
+    from tasktail.scenarios._subject import RULE_CAPABILITIES
+
+    rules = ",".join(r for r in RULE_CAPABILITIES if r not in SUITE_RULES_NOT_RUN)
+    report = check_connection_manager(redis_factory(redis_server.url, hosted=True), rules=rules, backend=backend,
+                                      examples=SUITE_EXAMPLES, seed=0)
+    statuses = {rule: o.status for rule, o in report.outcomes.items()}
+    problems = {rule: (o.status, o.detail, [f.message for f in o.findings])
+                for rule, o in report.outcomes.items() if o.status not in ("PASS", "NON-STRICT", "UNSUPPORTED")}
+    assert problems == {}
+    assert {r for r, s in statuses.items() if s == "NON-STRICT"} == {"DISC-1"}  # discarded is not counted
+    unsupported = {r for r, s in statuses.items() if s == "UNSUPPORTED"}
+    assert unsupported == {r for r, caps in RULE_CAPABILITIES.items() if not caps <= SUITE_CAPABILITIES}
+    assert all(set(RULE_CAPABILITIES[r]) - SUITE_CAPABILITIES <= set(SUITE_NOT_CLAIMED) for r in unsupported)
+    assert {r for r, s in statuses.items() if s == "PASS"} == set(statuses) - unsupported - {"DISC-1"}
+    assert len(statuses) == len(RULE_CAPABILITIES) - len(SUITE_RULES_NOT_RUN)
