@@ -375,11 +375,13 @@ class RedisConnectionManager:
         task_id = client.connection.task_id
         settings = self.settings
         old = self._clients.get(task_id)
-        if old is not None and old is not client and not old.connection.ended:
-            # Replacing this process's client (REPL-1): its send in flight (a whole flush
-            # included) completes and is recorded first, so the new client starts after it.
+        if old is not None and old is not client:
+            # Replacing (or following a detached) client of this process (REPL-1): its send
+            # in flight (a whole flush included) completes and is recorded first, so the new
+            # client starts after it (ORD-3).
             async with old.lock:
-                old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                if not old.connection.ended:
+                    old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
                 old.poke()
         claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
             keys=[keys.meta, keys.log, keys.owner],
