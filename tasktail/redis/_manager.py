@@ -7,7 +7,8 @@ Theory of operation (SPEC ``RDS-*``):
    TTLs; it returns the seqs the trim dropped. Producers in any process use the same
    script (``RedisProducer``, ``SyncRedisProducer``); ``send_log`` here is one of them.
 2. A client is attached by ``CLAIM`` (one script): it creates the incarnation if there is
-   none, takes a fencing token and records ``owner = "<fence> <process>"``. The previous
+   none, takes a fencing token and records ``owner = "<fence> <process> <nonce>"`` (the
+   nonce: a fence restarts with a new incarnation, a token never repeats). The previous
    owner's process is told through its control stream and closes its socket with ``4000``;
    every later acknowledgement by the old owner fails (fencing), so it cannot record more
    (it may still write the one batch it was sending when the claim moved).
@@ -386,7 +387,7 @@ class RedisConnectionManager:
         claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
             keys=[keys.meta, keys.log, keys.owner],
             args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
-                  self._ms(settings.meta_ttl)]))
+                  self._ms(settings.meta_ttl), secrets.token_hex(4)]))
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
         client.newest = last
@@ -404,8 +405,10 @@ class RedisConnectionManager:
                 opening = Opening(task_id, current, last, None)
             cursor = sent if after_seq is None else min(after_seq, last)
         # Replace whoever held the task (REPL-1): here, or in another process (RDS-4).
-        old = self._clients.get(task_id)
-        if old is not None and old is not client:
+        while True:  # closing a client awaits: check again who holds the task after it
+            old = self._clients.get(task_id)
+            if old is None or old is client:
+                break
             if old.fence > client.fence:  # a later connect of this process got here first
                 connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
                 return
@@ -413,11 +416,13 @@ class RedisConnectionManager:
             old.poke()
             with anyio.CancelScope(shield=True):
                 await self._close_socket(old.connection)
-        previous_process = previous.partition(" ")[2] if previous else ""
+            if self._clients.get(task_id) is old:
+                break
+        self._clients[task_id] = client  # no await since the check above
+        self._by_log[keys.log] = client
+        previous_process = previous.split(" ")[1] if previous else ""
         if previous_process and previous_process != self.process_id:
             await self._notify(previous_process, "replaced", task_id, token)
-        self._clients[task_id] = client
-        self._by_log[keys.log] = client
         # What Redis has recorded; a resume point above it is recorded by the flush's
         # acknowledgement (RES-1: the client has every seq up to after_seq).
         client.cursor = min(cursor, sent)
@@ -613,7 +618,7 @@ class RedisConnectionManager:
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
                 keys=[keys.meta, keys.log, keys.owner], args=[]))
-            process = owner.partition(" ")[2] if owner else ""
+            process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)
         except RedisUnavailableError:

@@ -11,7 +11,7 @@ one node and a script may touch them all:
 * ``log`` (stream): one entry per message, entry ID ``<seq>-0``; fields ``e`` epoch, ``t``
   timestamp, ``l`` level, ``m`` text, ``p`` progress (``""`` for none, ``i:``/``f:``
   prefixed), ``f`` finished (``0``/``1``). Trimmed to ``max_queue_size`` entries exactly.
-* ``owner`` (string, TTL ``claim_ttl``): ``"<fence> <process id>"`` of the one client.
+* ``owner`` (string, TTL ``claim_ttl``): ``"<fence> <process id> <nonce>"`` of the one client.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ redis.call('PEXPIRE', meta, ARGV[4])
 return result
 """
 
-# KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms.
+# KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms,
+# nonce (a fence restarts with each incarnation: the nonce keeps every token distinct, so an
+# old incarnation's client can never release or acknowledge with a new owner's token).
 # Makes the caller the task's one client (creating the incarnation if there is none).
 # Returns {epoch, last, sent, forgotten, fence token, previous owner or "", fin}.
 CLAIM = r"""
@@ -89,7 +91,7 @@ if not epoch then
   redis.call('HSET', meta, 'epoch', epoch, 'last', 0, 'fin', 0, 'sent', 0, 'forgotten', 0, 'dropped', 0, 'fence', 0)
 end
 local fence = redis.call('HINCRBY', meta, 'fence', 1)
-local token = fence .. ' ' .. ARGV[1]
+local token = fence .. ' ' .. ARGV[1] .. ' ' .. ARGV[6]
 local previous = redis.call('GET', owner) or ''
 redis.call('SET', owner, token, 'PX', ARGV[2])
 redis.call('PEXPIRE', meta, ARGV[5])
