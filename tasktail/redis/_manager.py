@@ -42,7 +42,7 @@ from ..manager._manager import _check_number
 from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
 from ..manager._stats import CloseCode, TaskStatistics
 from . import _scripts
-from ._common import Keys, RedisUnavailableError, Settings, backoff_delays, message_from, new_epoch, shown_url
+from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url
 from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
@@ -114,8 +114,6 @@ class RedisConnectionManager:
                  task_ttl: float = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
                  close_timeout: float = 5.0, unavailable_timeout: float = 5.0, prefix: str = "tasktail",
                  clock: Any = time.time) -> None:
-        self.settings = Settings(max_queue_size=max_queue_size, task_ttl=task_ttl, meta_ttl=meta_ttl,
-                                 unavailable_timeout=unavailable_timeout, prefix=prefix)
         self.send_timeout = _check_number("send_timeout", send_timeout, low=0, integer=False, allow_none=True,
                                           above=True)
         self.claim_ttl = float(_check_number("claim_ttl", claim_ttl, low=0, integer=False, above=True))
@@ -128,6 +126,7 @@ class RedisConnectionManager:
         self._control = f"{prefix}:proc:{self.process_id}"
         self._producer = RedisProducer(url, clock=clock, max_queue_size=max_queue_size, task_ttl=task_ttl,
                                        meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix)
+        self.settings = self._producer.settings  # validated once, shared (RDS-7)
         self._errors = _connection_errors()
         coredis = require("coredis")
 
@@ -138,6 +137,7 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
+        self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users]: _attaching
         # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
         # XREAD waits on, the last seq this process appended per task, wake notices.
         self._busy = 0
@@ -282,7 +282,7 @@ class RedisConnectionManager:
         connection = _RedisConnection(websocket, task_id, 0, deque(), "")
         client = _Client(connection, keys)
         try:
-            async with client.lock:
+            async with self._attaching(task_id), client.lock:
                 await self._attach(client, after_seq, epoch, stale_epoch=None, seen_epoch=seen_epoch)
         except BaseException as exc:
             code = CloseCode.TRY_AGAIN_LATER if isinstance(exc, RedisUnavailableError) else CloseCode.GOING_AWAY
@@ -409,9 +409,15 @@ class RedisConnectionManager:
             old = self._clients.get(task_id)
             if old is None or old is client:
                 break
-            if old.fence > client.fence:  # a later connect of this process got here first
-                connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
-                return
+            if old.fence > client.fence:
+                # A connect that claimed later registered while this one waited (closing the
+                # client before): the connect that completes last is the client (REPL-1), so
+                # this one claims again, and replaces that one.
+                return await self._attach(client, after_seq, epoch, stale_epoch, seen_epoch)
+            if old.lock.locked():
+                # It registered after this connect looked and is writing: its send in flight
+                # completes and is recorded first, then this connect claims afresh (ORD-3).
+                return await self._attach(client, after_seq, epoch, stale_epoch, seen_epoch)
             old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
             old.poke()
             with anyio.CancelScope(shield=True):
@@ -446,6 +452,24 @@ class RedisConnectionManager:
         client.last_id = f"{client.cursor}-0"
         client.following = True
         await self._notify(self.process_id, "wake", task_id, token)  # the reader re-reads its streams
+
+    @asynccontextmanager
+    async def _attaching(self, task_id: str) -> AsyncIterator[None]:
+        """One attach of a task at a time in this process, in arrival order: each claims,
+        waits for the client before it (its send in flight is recorded first: ORD-3) and
+        flushes before the next claims, so the connect that completes last is the client
+        (REPL-1). Freed with its last waiter (MEM-1)."""
+        entry = self._attach_locks.get(task_id)
+        if entry is None:
+            entry = self._attach_locks[task_id] = [anyio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0 and self._attach_locks.get(task_id) is entry:
+                del self._attach_locks[task_id]
 
     @staticmethod
     def _gap(task_id: str, cursor: int, seq: int, forgotten: int) -> list:
@@ -540,11 +564,17 @@ class RedisConnectionManager:
         try:
             while not connection.ended:
                 if client.resync:
-                    async with client.lock:
+                    async with self._attaching(task_id), client.lock:
                         client.following = False
                         client.pending.clear()
                         client.resync = False
                         stale = connection.epoch
+                        removed = await self._call("resync", lambda: self._redis.get(client.keys.removed))
+                        if removed is not None and removed == stale:
+                            # disconnect ended this incarnation (in any process); its notice
+                            # may not have arrived yet: 4002, never a reset (RDS-6)
+                            connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
+                            continue
                         await self._attach(client, None, None, stale_epoch=stale)
                     continue
                 if not client.pending:
@@ -617,7 +647,7 @@ class RedisConnectionManager:
         keys = Keys(self.settings.prefix, task_id)
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
-                keys=[keys.meta, keys.log, keys.owner], args=[]))
+                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[self._ms(self.settings.meta_ttl)]))
             process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)

@@ -162,9 +162,15 @@ end
 return 0
 """
 
-# KEYS: meta, log, owner. Returns {owner or "", queued messages discarded}.
+# KEYS: meta, log, owner, removed. ARGV: tombstone ttl ms. Returns {owner or "", queued
+# messages discarded}. The tombstone names the incarnation removed, so its client's process
+# closes it with 4002 even when it finds the incarnation gone before the notice arrives.
 REMOVE = r"""
 local owner = redis.call('GET', KEYS[3]) or ''
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch then
+  redis.call('SET', KEYS[4], epoch, 'PX', ARGV[1])
+end
 local sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '0')
 local queued = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
