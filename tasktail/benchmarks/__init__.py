@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", type=_names(list(SUBJECTS)), help="subjects (the floor is always added)")
     p.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
+    p.add_argument("--no-redis", action="store_true",
+                   help="skip the Redis backend's rows (they need redis-server; quick: 10 tasks x 50)")
     p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     p.add_argument("--png", metavar="PATH", help="write a chart (needs the plot extra)")
     p.add_argument("--list", action="store_true", help="list workloads and subjects, then exit")
@@ -96,6 +98,14 @@ def main(argv: list[str]) -> int:
 
     report = run_benchmarks(config, log)
     print(format_report(report))
+    if not args.no_redis:
+        from ._redis import format_redis, redis_rows
+
+        sizes = dict(tasks=[10], messages=500, repeat=1, memory_messages=1000) if args.quick else \
+            dict(tasks=[10, 100], messages=2000, repeat=3, memory_messages=10000)
+        report["redis"] = redis_rows(backend=config.backend, log=log, **sizes)
+        print()
+        print(format_redis(report["redis"]))
     if args.json:
         write_json(report, args.json)
         print(f"\nJSON written to {args.json}")

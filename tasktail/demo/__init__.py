@@ -39,13 +39,31 @@ def _log_config() -> dict:
     return config
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "warning") -> None:
-    """Bind first (port 0 picks a free one), print the real address, then run uvicorn."""
+def serve(app, host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "warning", workers: int = 1,
+          options: dict | None = None) -> None:
+    """Bind first (port 0 picks a free one), print the real address, then run uvicorn.
+
+    ``workers`` > 1 (with ``--redis``): uvicorn's supervisor starts that many processes on
+    the one socket, each building the app from ``options`` (``tasktail.demo._worker``)."""
     import uvicorn
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family)
-    print(f"tasktail demo: serving on {_url(sock)}  (Ctrl+C to stop)", flush=True)
+    print(f"tasktail demo: serving on {_url(sock)}  (Ctrl+C to stop)"
+          + (f"  [{workers} worker processes, Redis]" if workers > 1 else ""), flush=True)
+    if workers > 1:
+        import json
+        import os
+
+        from uvicorn.supervisors import Multiprocess
+
+        from ._worker import ENV
+
+        os.environ[ENV] = json.dumps(options or {})
+        config = uvicorn.Config("tasktail.demo._worker:app", factory=True, workers=workers, log_level=log_level,
+                                lifespan="on", log_config=_log_config())
+        Multiprocess(config, sockets=[sock]).run()
+        return
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on", log_config=_log_config()))
     server.run(sockets=[sock])
 
@@ -62,12 +80,38 @@ def main(argv: list[str]) -> int:
                         help="also accept this Host header (repeatable); 127.0.0.1, localhost, [::1] "
                              "and --host are always accepted")
     parser.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="run on the Redis backend (e.g. redis://127.0.0.1:6379/0) with several workers")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="uvicorn worker processes (needs --redis; default 2 with --redis, else 1)")
     args = parser.parse_args(argv)
     if args.pace < 0 or args.epochs < 1 or args.upload_limit < 1 or not 0 <= args.port <= 65535:
         parser.error("--pace must be >= 0, --epochs and --upload-limit >= 1, --port in 0..65535")
+    workers = args.workers if args.workers is not None else (2 if args.redis else 1)
+    if workers < 1 or (workers > 1 and not args.redis):
+        parser.error("--workers must be >= 1, and above 1 only with --redis (in-memory tasks live in one process)")
+    options = dict(pace=args.pace, epochs=args.epochs, upload_limit=args.upload_limit,
+                   allowed_hosts=[args.host, *args.allow_host], redis_url=args.redis)
+    if args.redis:
+        try:
+            from tasktail.redis._common import shown_url
+            from tasktail.redis._producer import require
+
+            require("coredis")
+            import redis as redis_py
+
+            with redis_py.Redis.from_url(args.redis, socket_connect_timeout=5, socket_timeout=5) as probe:
+                probe.ping()
+        except ImportError as exc:
+            print(f"tasktail demo --redis needs the redis extra: pip install 'tasktail[redis]' ({exc})",
+                  file=sys.stderr)
+            return 1
+        except Exception as exc:  # noqa: BLE001 - said plainly, before any worker starts
+            print(f"tasktail demo: Redis at {shown_url(args.redis)} does not answer: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 1
     try:
-        app = create_app(pace=args.pace, epochs=args.epochs, upload_limit=args.upload_limit,
-                         allowed_hosts=[args.host, *args.allow_host])
+        app = create_app(**options)
     except ImportError as exc:
         print(f"tasktail demo needs the web extra: pip install 'tasktail[starlette]' ({exc})", file=sys.stderr)
         return 1
@@ -78,7 +122,7 @@ def main(argv: list[str]) -> int:
     except ValueError:
         pass  # a host name
     try:
-        serve(app, args.host, args.port, log_level=args.log_level)
+        serve(app, args.host, args.port, log_level=args.log_level, workers=workers, options=options)
     except OSError as exc:
         print(f"tasktail demo: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

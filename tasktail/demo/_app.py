@@ -95,11 +95,10 @@ async def task_info(request: Request) -> JSONResponse:
     task_id = request.path_params["task_id"]
     if not TASK_ID.fullmatch(task_id):
         return error(400, "malformed task id")
-    task = demo.tasks.get(task_id)
+    task = await demo.lookup(task_id)
     if task is None:
         return error(404, "unknown task id")
-    return JSONResponse({"task_id": task_id, "kind": task.kind, "label": task.label,
-                         "running": task.running}, headers=HEADERS)
+    return JSONResponse({"task_id": task_id, **task}, headers=HEADERS)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
@@ -114,9 +113,9 @@ async def _task_logs(websocket: WebSocket) -> None:
         return await _close(websocket, CloseCode.POLICY_VIOLATION, "cross-origin request refused")
     if not TASK_ID.fullmatch(task_id):
         return await _close(websocket, CloseCode.POLICY_VIOLATION, "malformed task id")
-    if task_id not in demo.tasks:
+    if await demo.lookup(task_id) is None:
         return await _close(websocket, CloseCode.POLICY_VIOLATION, "unknown task id")
-    if not demo.manager.task_statistics(task_id).known:
+    if demo.shared is None and not demo.manager.task_statistics(task_id).known:
         return await _close(websocket, CloseCode.SERVER_DISCONNECT, "task expired")
     await stream_task(websocket, demo.manager, task_id)
 
@@ -135,24 +134,40 @@ async def index(request: Request) -> FileResponse:
 def create_app(manager: ConnectionManager | None = None, *, history_size: int = 10_000,
                send_timeout: float = 10.0, upload_limit: int = 1_000_000, upload_timeout: float = 30.0,
                pace: float = 0.2, epochs: int = 12, max_running: int = 8, max_lines: int = MAX_LINES,
-               job_time_limit: float = 60.0, allowed_hosts: Iterable[str] = ()) -> Starlette:
+               job_time_limit: float = 60.0, allowed_hosts: Iterable[str] = (),
+               redis_url: str | None = None) -> Starlette:
     """The demo app. ``history_size`` and ``send_timeout`` are used only when the app makes
     its own manager; history must cover a task's whole log (``max_lines``) for a page
-    reload to replay it. ``allowed_hosts`` are added to :data:`LOCAL_HOSTS`."""
-    if manager is None:
+    reload to replay it. ``allowed_hosts`` are added to :data:`LOCAL_HOSTS`.
+
+    With ``redis_url`` the app runs a ``RedisConnectionManager`` (its stream keeps
+    ``max_lines`` entries, the whole log) and keeps its task registry in Redis too, so
+    several worker processes serve one set of tasks; each job logs from its worker's thread
+    through the manager's ``SyncRedisProducer``."""
+    if manager is None and redis_url is None:
         manager = ConnectionManager(history_size=history_size, send_timeout=send_timeout)
     TaskOutput(max_lines)  # checks it
     demo = Demo(manager, upload_limit, upload_timeout, pace, epochs, max_running, max_lines, job_time_limit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        async with anyio.create_task_group() as group:
-            demo.group, demo.stop = group, threading.Event()
-            try:
-                yield
-            finally:
-                demo.stop.set()  # jobs end at their next step; the group waits for them
-                demo.group = None
+        async with contextlib.AsyncExitStack() as stack:
+            if redis_url is not None:
+                from ..redis import RedisConnectionManager
+                from ..redis._producer import connect_coredis
+                from ._tasks import SharedTasks
+
+                demo.manager = await stack.enter_async_context(RedisConnectionManager(
+                    redis_url, max_queue_size=max_lines + 10, send_timeout=send_timeout, prefix="tasktail-demo"))
+                client = await stack.enter_async_context(connect_coredis(redis_url, connect_timeout=5.0))
+                demo.shared = SharedTasks(client)
+            async with anyio.create_task_group() as group:
+                demo.group, demo.stop = group, threading.Event()
+                try:
+                    yield
+                finally:
+                    demo.stop.set()  # jobs end at their next step; the group waits for them
+                    demo.group = None
 
     hosts = host_names([*LOCAL_HOSTS, *allowed_hosts])
     # The Host check runs before everything, the origin check included: a DNS-rebound page

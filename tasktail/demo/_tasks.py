@@ -52,6 +52,9 @@ class Demo:
     group: TaskGroup | None = None
     #: called on the event loop when a task ends or an upload starts or stops holding a slot
     watchers: list[Callable[[], None]] = field(default_factory=list)
+    #: with ``--redis``: the tasks every worker process started, shared through Redis (a POST
+    #: may reach one worker and the page's WebSocket another); None in one process
+    shared: SharedTasks | None = None
 
     def changed(self) -> None:
         for watcher in self.watchers:
@@ -63,8 +66,15 @@ class Demo:
     def prune(self) -> None:
         """Forget finished tasks the manager has forgotten (TTL) so the registry stays small."""
         for task_id in [t for t, task in self.tasks.items() if not task.running]:
-            if not self.manager.task_statistics(task_id).known:
-                del self.tasks[task_id]
+            if self.shared is not None or not self.manager.task_statistics(task_id).known:
+                del self.tasks[task_id]  # with Redis: the shared registry still knows it
+
+    async def lookup(self, task_id: str) -> dict | None:
+        """``{kind, label, running}`` of a task this worker, or (with Redis) any worker, started."""
+        task = self.tasks.get(task_id)
+        if task is not None:
+            return {"kind": task.kind, "label": task.label, "running": task.running}
+        return await self.shared.get(task_id) if self.shared is not None else None
 
     def busy(self) -> JSONResponse | None:
         if self.running() >= self.max_running:
@@ -80,6 +90,8 @@ async def start(demo: Demo, kind: str, label: str, first: str, job) -> JSONRespo
     demo.prune()
     task = DemoTask(new_task_id(), kind, label, TaskOutput(demo.max_lines))
     demo.tasks[task.task_id] = task
+    if demo.shared is not None:
+        await demo.shared.put(task.task_id, kind, label, True)
     for line in task.output.plan("info", first):
         await demo.manager.send_log(task.task_id, *line)  # known to the manager from now on
     demo.group.start_soon(_run, demo, task, job)
@@ -98,7 +110,28 @@ async def _run(demo: Demo, task: DemoTask, job) -> None:
                 await demo.manager.send_log(task.task_id, *line)
     finally:
         task.running = False
+        if demo.shared is not None:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await demo.shared.put(task.task_id, task.kind, task.label, False)
         demo.changed()
+
+
+class SharedTasks:
+    """The demo's task registry in Redis (one hash per task, with the history's TTL)."""
+
+    def __init__(self, client, ttl: int = 3600) -> None:
+        self.client, self.ttl = client, ttl
+
+    async def put(self, task_id: str, kind: str, label: str, running: bool) -> None:
+        key = f"tasktail-demo:task:{task_id}"
+        await self.client.hset(key, {"kind": kind, "label": label, "running": "1" if running else "0"})
+        await self.client.expire(key, self.ttl)
+
+    async def get(self, task_id: str) -> dict | None:
+        found = await self.client.hgetall(f"tasktail-demo:task:{task_id}")
+        if not found:
+            return None
+        return {"kind": found["kind"], "label": found["label"], "running": found["running"] == "1"}
 
 
 class _Bounded:

@@ -34,6 +34,13 @@ Theory of operation:
    clock, and gives up after a bound (a task runnable that many times in a row is spinning).
    "Blocked" also needs the loop's ready queue empty: a task whose ``asyncio.wait_for``
    inner task just finished waits on a future that a pending callback is about to resolve.
+8. Real I/O that matters (a Redis reply, say) makes rule 4 wrong: a task waiting for it
+   looks idle, so the clock would jump past every timeout before the reply came.
+   :func:`hold_clock_while_busy` registers a *quiescence* predicate with the running loop's
+   virtual clock: while it returns False the clock does not jump (asyncio waits on the
+   real selector instead, trio's autojump does nothing) and :func:`wait_all_tasks_blocked`
+   keeps waiting. Both are bounded by ``HOLD_BOUND`` real seconds of continuous hold, after
+   which the clock jumps anyway, so a peer that never answers meets the code's own timeouts.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import asyncio
 import functools
 import math
 import selectors
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -65,6 +73,9 @@ class _JumpingSelector(selectors.BaseSelector):
         ready = self._inner.select(0)
         if ready:
             return ready
+        if self._loop._holding.held():
+            # Real I/O in flight (rule 8): wait for it for real; time stands still.
+            return self._inner.select(min(timeout, 0.01))
         threshold = self._loop.autojump_threshold
         if threshold > 0:
             # Give real I/O a bounded real-time chance before faking the wait.
@@ -94,12 +105,33 @@ class _JumpingSelector(selectors.BaseSelector):
         self._inner.close()
 
 
+HOLD_BOUND = 10.0  # rule 8: real seconds a hold may last before the clock jumps anyway
+
+
+class _Holds:
+    """Quiescence predicates registered with one virtual clock (rule 8)."""
+
+    def __init__(self) -> None:
+        self.predicates: list[Callable[[], bool]] = []
+        self.since: float | None = None  # real time the current hold began
+
+    def held(self) -> bool:
+        if not self.predicates or all(p() for p in self.predicates):
+            self.since = None
+            return False
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        return now - self.since < HOLD_BOUND
+
+
 class VirtualEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
     """An asyncio event loop on a virtual clock that autojumps when idle."""
 
     def __init__(self, autojump_threshold: float = 0.0) -> None:
         self._virtual_now = 0.0
         self.autojump_threshold = autojump_threshold
+        self._holding = _Holds()
         super().__init__(_JumpingSelector(self, selectors.DefaultSelector()))
 
     def time(self) -> float:
@@ -129,12 +161,58 @@ def virtual_backend(name: str, *, autojump_threshold: float = 0.0) -> tuple[str,
         factory = functools.partial(VirtualEventLoop, autojump_threshold=autojump_threshold)
         return ("asyncio", {"loop_factory": factory})
     if name == "trio":
-        from trio.testing import (
-            MockClock,  # trio is optional: import only when asked for
-        )
-
-        return ("trio", {"clock": MockClock(autojump_threshold=autojump_threshold)})
+        return ("trio", {"clock": _trio_clock(autojump_threshold)})
     raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
+
+
+def _trio_clock(autojump_threshold: float) -> Any:
+    """trio's MockClock whose autojump waits while real I/O is in flight (rule 8). MockClock
+    is final, so the hold wraps the instance's ``_autojump`` (what trio's run loop calls)."""
+    from trio.testing import MockClock  # trio is optional: import only when asked for
+
+    clock = MockClock(autojump_threshold=autojump_threshold)
+    holding = clock._holding = _Holds()  # type: ignore[attr-defined]
+    jump = clock._autojump
+
+    def _autojump() -> None:
+        if not holding.held():
+            jump()
+
+    clock._autojump = _autojump  # type: ignore[method-assign]
+    return clock
+
+
+def _holds() -> _Holds | None:
+    """The running loop's virtual clock's holds (None on real time)."""
+    try:
+        asyncio.current_task()
+    except RuntimeError:
+        import trio
+
+        return getattr(trio.lowlevel.current_clock(), "_holding", None)
+    return getattr(asyncio.get_running_loop(), "_holding", None)
+
+
+def hold_clock_while_busy(quiescent: Callable[[], bool]) -> Callable[[], None]:
+    """Keep the running loop's virtual clock from jumping while ``quiescent()`` is False
+    (rule 8); returns the function that removes the hold. On real time it does nothing."""
+    holds = _holds()
+    if holds is None:
+        return lambda: None
+    holds.predicates.append(quiescent)
+
+    def remove() -> None:
+        if quiescent in holds.predicates:
+            holds.predicates.remove(quiescent)
+    return remove
+
+
+async def wait_quiescent() -> None:
+    """Return once every registered quiescence predicate holds (or the hold's real-time
+    bound ran out), yielding to the loop meanwhile without moving the clock."""
+    holds = _holds()
+    while holds is not None and holds.held():
+        await anyio.lowlevel.checkpoint()
 
 
 def seed_scheduler(backend: str, seed: int = 0) -> None:
@@ -165,9 +243,14 @@ async def wait_all_tasks_blocked() -> None:
         this = None
     if this is None:
         await anyio.wait_all_tasks_blocked()
+        holds = _holds()
+        while holds is not None and holds.held():  # rule 8: real I/O still in flight
+            await wait_quiescent()
+            await anyio.wait_all_tasks_blocked()
         return
     loop = asyncio.get_running_loop()
     await asyncio.sleep(0)
+    holds = _holds()
     for attempt in range(_MAX_YIELDS):
         for task in asyncio.all_tasks():
             waiter = getattr(task, "_fut_waiter", None)  # private, as in anyio's own version
@@ -178,7 +261,10 @@ async def wait_all_tasks_blocked() -> None:
             # task of asyncio.wait_for resolves its outer task's waiter through call_soon, so
             # until the ready queue is empty the outer task only looks blocked.
             if not getattr(loop, "_ready", ()):
-                return
+                if holds is None or not holds.held():
+                    return
+                await wait_quiescent()  # rule 8: real I/O still in flight
+                continue
         # anyio's own 0.1 s poll first (verdicts were tuned on it); once it has failed
         # _LOCKSTEP times in a row it is a lockstep with a poller: yield without the clock.
         await asyncio.sleep(0.1 if attempt < _LOCKSTEP else 0)

@@ -57,11 +57,12 @@ def new_epoch() -> str:
 class Keys:
     """The keys of one task: one hash tag, so a cluster keeps them on one node."""
 
-    __slots__ = ("meta", "log", "owner")
+    __slots__ = ("meta", "log", "owner", "removed")
 
     def __init__(self, prefix: str, task_id: str) -> None:
         base = f"{prefix}:{{{quote(task_id, safe='')}}}"
         self.meta, self.log, self.owner = f"{base}:meta", f"{base}:log", f"{base}:owner"
+        self.removed = f"{base}:removed"  # the epoch disconnect removed (RDS-6)
 
 
 class Settings:

@@ -7,7 +7,8 @@ Theory of operation (SPEC ``RDS-*``):
    TTLs; it returns the seqs the trim dropped. Producers in any process use the same
    script (``RedisProducer``, ``SyncRedisProducer``); ``send_log`` here is one of them.
 2. A client is attached by ``CLAIM`` (one script): it creates the incarnation if there is
-   none, takes a fencing token and records ``owner = "<fence> <process>"``. The previous
+   none, takes a fencing token and records ``owner = "<fence> <process> <nonce>"`` (the
+   nonce: a fence restarts with a new incarnation, a token never repeats). The previous
    owner's process is told through its control stream and closes its socket with ``4000``;
    every later acknowledgement by the old owner fails (fencing), so it cannot record more
    (it may still write the one batch it was sending when the claim moved).
@@ -41,7 +42,7 @@ from ..manager._manager import _check_number
 from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
 from ..manager._stats import CloseCode, TaskStatistics
 from . import _scripts
-from ._common import Keys, RedisUnavailableError, Settings, backoff_delays, message_from, new_epoch, shown_url
+from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url
 from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
@@ -62,7 +63,7 @@ class _Client:
     """One local socket following one task."""
 
     __slots__ = ("connection", "keys", "token", "fence", "cursor", "last_id", "pending", "wake", "lock",
-                 "resync", "following")
+                 "resync", "following", "written", "in_flight", "newest")
 
     def __init__(self, connection: Connection, keys: Keys) -> None:
         self.connection = connection
@@ -76,6 +77,9 @@ class _Client:
         self.lock = anyio.Lock()  # one writer per socket
         self.resync = False  # the incarnation went away: re-claim and reset (RDS-2)
         self.following = False
+        self.written = 0  # highest seq written to the socket (a frame group may be unrecorded yet)
+        self.in_flight = 0  # seq of the message being written, 0 when none
+        self.newest = 0  # the newest seq of the task this process knows of (the cap's floor)
 
     def poke(self) -> None:
         self.wake.set()
@@ -110,8 +114,6 @@ class RedisConnectionManager:
                  task_ttl: float = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
                  close_timeout: float = 5.0, unavailable_timeout: float = 5.0, prefix: str = "tasktail",
                  clock: Any = time.time) -> None:
-        self.settings = Settings(max_queue_size=max_queue_size, task_ttl=task_ttl, meta_ttl=meta_ttl,
-                                 unavailable_timeout=unavailable_timeout, prefix=prefix)
         self.send_timeout = _check_number("send_timeout", send_timeout, low=0, integer=False, allow_none=True,
                                           above=True)
         self.claim_ttl = float(_check_number("claim_ttl", claim_ttl, low=0, integer=False, above=True))
@@ -124,6 +126,7 @@ class RedisConnectionManager:
         self._control = f"{prefix}:proc:{self.process_id}"
         self._producer = RedisProducer(url, clock=clock, max_queue_size=max_queue_size, task_ttl=task_ttl,
                                        meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix)
+        self.settings = self._producer.settings  # validated once, shared (RDS-7)
         self._errors = _connection_errors()
         coredis = require("coredis")
 
@@ -134,6 +137,14 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
+        self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users]: _attaching
+        # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
+        # XREAD waits on, the last seq this process appended per task, wake notices.
+        self._busy = 0
+        self._parked: dict[str, str] | None = None
+        self._xread_watch: tuple[Any, float, float] | None = None  # (scope, started, guard): _watchdog
+        self._appended: dict[str, tuple[str, int]] = {}
+        self._wakes_sent = self._wakes_seen = 0
         self._sync_producer: SyncRedisProducer | None = None
         #: task_id -> the websocket of this process's client of that task
         self.active_connections: Mapping[str, Any] = _View(self._clients, lambda c: c.connection.websocket)
@@ -155,11 +166,14 @@ class RedisConnectionManager:
         await self._producer.__aenter__()
         self._redis = self._producer._client
         self._reader_redis = connect_coredis(self.url, connect_timeout=bound)
+        self._busy += 1
         try:
             await self._reader_redis.__aenter__()
         except BaseException as exc:
             await self._producer.__aexit__(None, None, None)
             raise RedisUnavailableError(f"connecting to {shown_url(self.url)}", 0.0, _first(exc)) from None
+        finally:
+            self._busy -= 1
         s = self._redis.register_script
         self._claim, self._ack = s(_scripts.CLAIM), s(_scripts.ACK)
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
@@ -168,6 +182,7 @@ class RedisConnectionManager:
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._reader)
+        self._group.start_soon(self._watchdog)
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -194,7 +209,35 @@ class RedisConnectionManager:
         return math.ceil(seconds * 1000)
 
     async def _call(self, what: str, call: Any) -> Any:
-        return await call_bounded(what, self.settings.unavailable_timeout, self._errors, call)
+        self._busy += 1
+        try:
+            return await call_bounded(what, self.settings.unavailable_timeout, self._errors, call)
+        finally:
+            self._busy -= 1
+
+    def quiescent(self) -> bool:
+        """True when nothing this manager started waits on Redis, except its reader's
+        ``XREAD BLOCK``, and that read covers every stream its clients follow from where
+        they are, past everything this process appended to them and every wake notice it
+        sent itself: Redis has nothing more for this process until someone acts. Harnesses
+        on virtual time wait for it before they judge or move the clock (SPEC ``RDS-8``)."""
+        if self._busy or self._producer.busy:
+            return False
+        if self._group is None:
+            return True
+        parked = self._parked
+        if parked is None or self._wakes_seen < self._wakes_sent:
+            return False
+        for task_id, client in self._clients.items():
+            if not client.following or client.connection.ended:
+                continue
+            if parked.get(client.keys.log) != client.last_id:
+                return False
+            appended = self._appended.get(task_id)
+            if (appended is not None and appended[0] == client.connection.epoch
+                    and int(client.last_id.partition("-")[0]) < appended[1]):
+                return False
+        return True
 
     # -- the seed API --------------------------------------------------------------------
 
@@ -206,7 +249,12 @@ class RedisConnectionManager:
         self._running()
         if type(task_id) is str and task_id in self._removing:
             await self._removing[task_id].wait()  # a disconnect of this process comes first
-        entry, _epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+        entry, epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+        client = self._clients.get(entry.task_id)
+        if client is not None:  # what the reader must catch up with (quiescent)
+            self._appended[entry.task_id] = (epoch, entry.seq)
+            if client.connection.epoch == epoch:
+                client.newest = max(client.newest, entry.seq)
         return entry
 
     async def connect(self, websocket: Any, task_id: str, after_seq: int | None = None,
@@ -234,7 +282,7 @@ class RedisConnectionManager:
         connection = _RedisConnection(websocket, task_id, 0, deque(), "")
         client = _Client(connection, keys)
         try:
-            async with client.lock:
+            async with self._attaching(task_id), client.lock:
                 await self._attach(client, after_seq, epoch, stale_epoch=None, seen_epoch=seen_epoch)
         except BaseException as exc:
             code = CloseCode.TRY_AGAIN_LATER if isinstance(exc, RedisUnavailableError) else CloseCode.GOING_AWAY
@@ -253,8 +301,10 @@ class RedisConnectionManager:
         Returns 0: what was queued is counted in Redis, which this sync call cannot ask."""
         task_id = check_task_id(task_id)
         self._running()
-        client = self._clients.get(task_id)
-        if client is not None:
+        client = self._clients.pop(task_id, None)
+        self._appended.pop(task_id, None)
+        if client is not None:  # this process forgets the task now (DISC-1); Redis next
+            self._by_log.pop(client.keys.log, None)
             client.connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
             client.poke()
         if task_id not in self._removing:
@@ -264,14 +314,24 @@ class RedisConnectionManager:
 
     async def get_connection_status(self, task_id: str) -> bool:
         """Whether some process holds a live claim on the task (a client is attached)."""
-        keys = Keys(self.settings.prefix, check_task_id(task_id))
+        task_id = check_task_id(task_id)
+        if task_id in self._removing:
+            await self._removing[task_id].wait()  # a disconnect of this process comes first
+        keys = Keys(self.settings.prefix, task_id)
         return bool(await self._call("get_connection_status", lambda: self._redis.exists([keys.owner])))
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
-        keys = Keys(self.settings.prefix, check_task_id(task_id))
+        task_id = check_task_id(task_id)
+        if task_id in self._removing:
+            await self._removing[task_id].wait()  # a disconnect of this process comes first
+        keys = Keys(self.settings.prefix, task_id)
+        # This process's client may have written frames it has not recorded yet, and may be
+        # writing one that the cap already trimmed from the stream (it still counts: CAP-1).
+        client = self._clients.get(task_id)
+        local = [client.written, client.in_flight] if client is not None and not client.connection.ended else [0, 0]
         result = await self._call("get_queued_message_count",
-                                  lambda: self._status(keys=[keys.meta, keys.log], args=[]))
+                                  lambda: self._status(keys=[keys.meta, keys.log], args=local))
         return int(result[3])
 
     def task_statistics(self, task_id: str) -> TaskStatistics:
@@ -315,12 +375,22 @@ class RedisConnectionManager:
         keys = client.keys
         task_id = client.connection.task_id
         settings = self.settings
+        old = self._clients.get(task_id)
+        if old is not None and old is not client:
+            # Replacing (or following a detached) client of this process (REPL-1): its send
+            # in flight (a whole flush included) completes and is recorded first, so the new
+            # client starts after it (ORD-3).
+            async with old.lock:
+                if not old.connection.ended:
+                    old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                old.poke()
         claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
             keys=[keys.meta, keys.log, keys.owner],
             args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
-                  self._ms(settings.meta_ttl)]))
+                  self._ms(settings.meta_ttl), secrets.token_hex(4)]))
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
+        client.newest = last
         client.token, client.fence = token, int(token.partition(" ")[0])
         connection = client.connection
         connection.epoch = current
@@ -335,22 +405,36 @@ class RedisConnectionManager:
                 opening = Opening(task_id, current, last, None)
             cursor = sent if after_seq is None else min(after_seq, last)
         # Replace whoever held the task (REPL-1): here, or in another process (RDS-4).
-        old = self._clients.get(task_id)
-        if old is not None and old is not client:
-            if old.fence > client.fence:  # a later connect of this process got here first
-                connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
-                return
+        while True:  # closing a client awaits: check again who holds the task after it
+            old = self._clients.get(task_id)
+            if old is None or old is client:
+                break
+            if old.fence > client.fence:
+                # A connect that claimed later registered while this one waited (closing the
+                # client before): the connect that completes last is the client (REPL-1), so
+                # this one claims again, and replaces that one.
+                return await self._attach(client, after_seq, epoch, stale_epoch, seen_epoch)
+            if old.lock.locked():
+                # It registered after this connect looked and is writing: its send in flight
+                # completes and is recorded first, then this connect claims afresh (ORD-3).
+                return await self._attach(client, after_seq, epoch, stale_epoch, seen_epoch)
             old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
             old.poke()
             with anyio.CancelScope(shield=True):
                 await self._close_socket(old.connection)
-        previous_process = previous.partition(" ")[2] if previous else ""
+            if self._clients.get(task_id) is old:
+                break
+        self._clients[task_id] = client  # no await since the check above
+        self._by_log[keys.log] = client
+        previous_process = previous.split(" ")[1] if previous else ""
         if previous_process and previous_process != self.process_id:
             await self._notify(previous_process, "replaced", task_id, token)
-        self._clients[task_id] = client
-        self._by_log[keys.log] = client
-        client.cursor = cursor
+        # What Redis has recorded; a resume point above it is recorded by the flush's
+        # acknowledgement (RES-1: the client has every seq up to after_seq).
+        client.cursor = min(cursor, sent)
         frames: list = [opening] if opening is not None else []
+        if cursor > client.cursor:
+            client.written = max(client.written, cursor)
         entries = await self._call(f"connect({task_id!r})", lambda: self._redis.xrange(keys.log, f"({cursor}-0", "+"))
         for entry in entries:
             entry_epoch, message = message_from(task_id, entry.identifier, entry.field_values)
@@ -368,6 +452,24 @@ class RedisConnectionManager:
         client.last_id = f"{client.cursor}-0"
         client.following = True
         await self._notify(self.process_id, "wake", task_id, token)  # the reader re-reads its streams
+
+    @asynccontextmanager
+    async def _attaching(self, task_id: str) -> AsyncIterator[None]:
+        """One attach of a task at a time in this process, in arrival order: each claims,
+        waits for the client before it (its send in flight is recorded first: ORD-3) and
+        flushes before the next claims, so the connect that completes last is the client
+        (REPL-1). Freed with its last waiter (MEM-1)."""
+        entry = self._attach_locks.get(task_id)
+        if entry is None:
+            entry = self._attach_locks[task_id] = [anyio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0 and self._attach_locks.get(task_id) is entry:
+                del self._attach_locks[task_id]
 
     @staticmethod
     def _gap(task_id: str, cursor: int, seq: int, forgotten: int) -> list:
@@ -387,20 +489,58 @@ class RedisConnectionManager:
     # -- sending ---------------------------------------------------------------------------
 
     async def _send(self, client: _Client, frames: list, through: int) -> None:
-        """Write ``frames``, then record that the client has everything through ``through``."""
+        """Write ``frames``, then record that the client has everything through ``through``
+        (or, when the batch stopped early, through the last frame it was sent: ORD-3)."""
         connection = client.connection
         send_text = connection.websocket.send_text
+        done = client.cursor  # the highest seq of a frame this batch wrote
+        cap = self.settings.max_queue_size
+        held: GapNotice | None = None  # a dropped range told before the next message sent
         try:
             for frame in frames:
                 if connection.ended:
-                    return
+                    through = done
+                    break
+                if isinstance(frame, LogMessage) and frame.seq <= client.newest - cap:
+                    # Trimmed from the stream while this batch waited (the stream holds the
+                    # newest `cap` seqs): it gives way here too (CAP-1, CAP-3), and is told.
+                    held = GapNotice(frame.task_id, held.first_seq if held else frame.seq, frame.seq, "dropped")
+                    through = min(through, done) if frame is frames[-1] else through
+                    continue
+                if isinstance(frame, GapNotice) and frame.reason == "dropped":
+                    if held is not None and held.last_seq + 1 == frame.first_seq:
+                        held = GapNotice(frame.task_id, held.first_seq, frame.last_seq, "dropped")
+                    else:  # not adjacent: the held range goes first, on its own
+                        if held is not None:
+                            with anyio.fail_after(self.send_timeout):
+                                await send_text(held.to_json())
+                            done = max(done, held.last_seq)
+                        held = frame
+                    if frame is frames[-1]:
+                        through = min(through, done)  # told with the next message
+                    continue
+                if held is not None:
+                    with anyio.fail_after(self.send_timeout):
+                        await send_text(held.to_json())
+                    done = max(done, held.last_seq)
+                    held = None
+                if isinstance(frame, LogMessage):
+                    client.in_flight = frame.seq
                 with anyio.fail_after(self.send_timeout):
                     await send_text(frame.to_json())
+                client.in_flight = 0
+                if isinstance(frame, LogMessage):
+                    done = max(done, frame.seq)
+                elif isinstance(frame, GapNotice):
+                    done = max(done, frame.last_seq)
+                client.written = max(client.written, done)
         except Exception as exc:
             timed_out = isinstance(exc, TimeoutError)
             connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
                            "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
-            return
+            through = done  # the frame that failed stays for the next client (FAIL-1)
+        finally:
+            client.in_flight = 0
         if through <= client.cursor:
             return  # only an opening frame: nothing to record
         client.cursor = through
@@ -424,11 +564,17 @@ class RedisConnectionManager:
         try:
             while not connection.ended:
                 if client.resync:
-                    async with client.lock:
+                    async with self._attaching(task_id), client.lock:
                         client.following = False
                         client.pending.clear()
                         client.resync = False
                         stale = connection.epoch
+                        removed = await self._call("resync", lambda: self._redis.get(client.keys.removed))
+                        if removed is not None and removed == stale:
+                            # disconnect ended this incarnation (in any process); its notice
+                            # may not have arrived yet: 4002, never a reset (RDS-6)
+                            connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
+                            continue
                         await self._attach(client, None, None, stale_epoch=stale)
                     continue
                 if not client.pending:
@@ -468,13 +614,17 @@ class RedisConnectionManager:
         if self._clients.get(task_id) is client:
             del self._clients[task_id]
             self._by_log.pop(client.keys.log, None)
+            self._appended.pop(task_id, None)
         client.following = False
         if client.token and client.connection.close_code != CloseCode.REPLACED:
             with anyio.move_on_after(self.close_timeout):
+                self._busy += 1
                 try:
                     await self._release(keys=[client.keys.owner], args=[client.token])
                 except self._errors:
                     pass  # the claim expires by itself (claim_ttl)
+                finally:
+                    self._busy -= 1
         await self._close_socket(client.connection)
 
     async def _close_socket(self, connection: Connection) -> None:
@@ -497,8 +647,8 @@ class RedisConnectionManager:
         keys = Keys(self.settings.prefix, task_id)
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
-                keys=[keys.meta, keys.log, keys.owner], args=[]))
-            process = owner.partition(" ")[2] if owner else ""
+                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[self._ms(self.settings.meta_ttl)]))
+            process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)
         except RedisUnavailableError:
@@ -511,12 +661,16 @@ class RedisConnectionManager:
         try:
             await self._call("notify", lambda: self._notify_script(
                 keys=[key], args=[op, task_id, token, self._ms(max(self.claim_ttl * 10, 60.0))]))
+            if op == "wake":
+                self._wakes_sent += 1
         except RedisUnavailableError:
             pass  # fencing still holds: the old owner's next acknowledgement fails
 
     def _control_message(self, fields: dict) -> None:
         client = self._clients.get(fields.get("task", ""))
         op = fields.get("op")
+        if op == "wake":
+            self._wakes_seen += 1
         if client is None or op == "wake":
             return
         if op == "replaced":
@@ -541,10 +695,18 @@ class RedisConnectionManager:
                 if client.following and not client.connection.ended:
                     streams[client.keys.log] = client.last_id
             block = max(1, self._ms(next_renew - time.monotonic()))
+            guard = block / 1000 + self.settings.unavailable_timeout
             try:
-                with anyio.fail_after(block / 1000 + self.settings.unavailable_timeout):
-                    result = await self._reader_redis.xread(streams, count=self.settings.max_queue_size,
-                                                            block=block)
+                self._parked = streams
+                try:
+                    with anyio.CancelScope() as scope:
+                        self._xread_watch = (scope, time.monotonic(), guard)
+                        result = await self._reader_redis.xread(streams, count=self.settings.max_queue_size,
+                                                                block=block)
+                finally:
+                    self._parked = self._xread_watch = None
+                if scope.cancelled_caught:
+                    raise TimeoutError(f"XREAD got no answer within {guard:.1f} s")
                 if delays is not None:  # Redis is back: it may have lost everything
                     delays = None
                     next_renew = 0
@@ -564,6 +726,7 @@ class RedisConnectionManager:
                 if client is None or not client.following or client.last_id != streams[key]:
                     continue  # re-attached since: it reads from where its flush ended
                 client.last_id = entries[-1].identifier
+                client.newest = max(client.newest, int(client.last_id.partition("-")[0]))
                 pending = client.pending
                 pending.extend(entries)
                 # A client slower than its producers holds at most max_queue_size entries
@@ -574,6 +737,18 @@ class RedisConnectionManager:
             if time.monotonic() >= next_renew:
                 next_renew = time.monotonic() + renew_every
                 await self._renew_all()
+
+    async def _watchdog(self) -> None:
+        """Cancels the reader's XREAD once it has waited ``block + unavailable_timeout`` of
+        real time (a Redis that stopped answering without closing the socket). Real time,
+        not the loop's: a loop on virtual time that jumps while the XREAD waits for a real
+        reply must not cancel it (the reader would reconnect at every jump)."""
+        every = min(1.0, self.settings.unavailable_timeout)
+        while True:
+            await anyio.sleep(every)
+            watched = self._xread_watch
+            if watched is not None and time.monotonic() - watched[1] >= watched[2]:
+                watched[0].cancel()
 
     async def _renew_all(self) -> None:
         """Keep this process's claims; find incarnations Redis lost (RDS-2, RDS-4)."""

@@ -70,13 +70,18 @@ class RedisProducer:
         self._client: Any = None
         self._script: Any = None
         self._errors = _connection_errors()
+        #: Redis calls of this producer awaiting their reply (the manager's quiescence)
+        self.busy = 0
 
     async def __aenter__(self) -> RedisProducer:
         self._client = connect_coredis(self.url, connect_timeout=self.settings.unavailable_timeout)
+        self.busy += 1
         try:
             await self._client.__aenter__()
         except BaseException as exc:  # coredis wraps a refused connection in a group
             raise RedisUnavailableError(f"connecting to {shown_url(self.url)}", 0.0, _first(exc)) from None
+        finally:
+            self.busy -= 1
         self._script = self._client.register_script(_scripts.APPEND)
         return self
 
@@ -104,8 +109,12 @@ class RedisProducer:
         return result_message(result, task_id, timestamp, level, message, progress, finished)
 
     async def _call(self, what: str, script: Any, keys: list, args: list) -> Any:
-        return await call_bounded(what, self.settings.unavailable_timeout, self._errors,
-                                  lambda: script(keys=keys, args=args))
+        self.busy += 1
+        try:
+            return await call_bounded(what, self.settings.unavailable_timeout, self._errors,
+                                      lambda: script(keys=keys, args=args))
+        finally:
+            self.busy -= 1
 
 
 async def call_bounded(what: str, bound: float, errors: tuple, call: Any) -> Any:

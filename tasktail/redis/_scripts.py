@@ -11,7 +11,7 @@ one node and a script may touch them all:
 * ``log`` (stream): one entry per message, entry ID ``<seq>-0``; fields ``e`` epoch, ``t``
   timestamp, ``l`` level, ``m`` text, ``p`` progress (``""`` for none, ``i:``/``f:``
   prefixed), ``f`` finished (``0``/``1``). Trimmed to ``max_queue_size`` entries exactly.
-* ``owner`` (string, TTL ``claim_ttl``): ``"<fence> <process id>"`` of the one client.
+* ``owner`` (string, TTL ``claim_ttl``): ``"<fence> <process id> <nonce>"`` of the one client.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ redis.call('PEXPIRE', meta, ARGV[4])
 return result
 """
 
-# KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms.
+# KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms,
+# nonce (a fence restarts with each incarnation: the nonce keeps every token distinct, so an
+# old incarnation's client can never release or acknowledge with a new owner's token).
 # Makes the caller the task's one client (creating the incarnation if there is none).
 # Returns {epoch, last, sent, forgotten, fence token, previous owner or "", fin}.
 CLAIM = r"""
@@ -89,7 +91,7 @@ if not epoch then
   redis.call('HSET', meta, 'epoch', epoch, 'last', 0, 'fin', 0, 'sent', 0, 'forgotten', 0, 'dropped', 0, 'fence', 0)
 end
 local fence = redis.call('HINCRBY', meta, 'fence', 1)
-local token = fence .. ' ' .. ARGV[1]
+local token = fence .. ' ' .. ARGV[1] .. ' ' .. ARGV[6]
 local previous = redis.call('GET', owner) or ''
 redis.call('SET', owner, token, 'PX', ARGV[2])
 redis.call('PEXPIRE', meta, ARGV[5])
@@ -114,6 +116,16 @@ end
 local seq = tonumber(ARGV[3])
 if seq > tonumber(redis.call('HGET', meta, 'sent')) then
   redis.call('HSET', meta, 'sent', seq)
+  -- A message written while the cap trimmed it from the stream (it was in flight) was
+  -- delivered after all: for a later resume it is expired, not dropped.
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  local gone = seq
+  if first then
+    gone = math.min(seq, tonumber(string.match(first[1], '^(%d+)')) - 1)
+  end
+  if gone > tonumber(redis.call('HGET', meta, 'forgotten')) then
+    redis.call('HSET', meta, 'forgotten', gone)
+  end
 end
 redis.call('PEXPIRE', meta, ARGV[5])
 redis.call('PEXPIRE', owner, ARGV[6])
@@ -150,9 +162,15 @@ end
 return 0
 """
 
-# KEYS: meta, log, owner. Returns {owner or "", queued messages discarded}.
+# KEYS: meta, log, owner, removed. ARGV: tombstone ttl ms. Returns {owner or "", queued
+# messages discarded}. The tombstone names the incarnation removed, so its client's process
+# closes it with 4002 even when it finds the incarnation gone before the notice arrives.
 REMOVE = r"""
 local owner = redis.call('GET', KEYS[3]) or ''
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch then
+  redis.call('SET', KEYS[4], epoch, 'PX', ARGV[1])
+end
 local sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '0')
 local queued = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -162,15 +180,23 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return {owner, queued}
 """
 
-# KEYS: meta, log. ARGV: none. Returns {exists(0/1), last, sent, queued}.
+# KEYS: meta, log. ARGV: written, in flight (the asking process's client: the highest seq
+# it wrote, the seq it is writing; 0 for none). Returns {exists(0/1), last, sent, queued}:
+# entries after what was sent or written, plus a message being written that the cap
+# already trimmed from the stream (it counts as queued until written: CAP-1).
 STATUS = r"""
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'sent')
 if not m[1] then
   return {0, 0, 0, 0}
 end
+local from = math.max(tonumber(m[3]), tonumber(ARGV[1] or '0'))
+local inflight = tonumber(ARGV[2] or '0')
 local queued = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  queued = #redis.call('XRANGE', KEYS[2], '(' .. m[3] .. '-0', '+')
+  queued = #redis.call('XRANGE', KEYS[2], '(' .. from .. '-0', '+')
+end
+if inflight > from and #redis.call('XRANGE', KEYS[2], inflight .. '-0', inflight .. '-0') == 0 then
+  queued = queued + 1
 end
 return {1, tonumber(m[2]), tonumber(m[3]), queued}
 """

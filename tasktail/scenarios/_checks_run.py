@@ -24,7 +24,7 @@ from tasktail.fakes import seed_scheduler, virtual_backend
 
 from ._findings import Finding, SuiteError, describe_exception, is_suite_bug, leaves
 from ._harness import Check, Failed, Harness, NonStrict, Unmet
-from ._subject import Subject
+from ._subject import Subject, hosting
 
 __all__ = ["CHECK_SECONDS", "CheckRun", "run_check"]
 
@@ -44,7 +44,8 @@ def run_check(subject: Subject, chk: Check, backend: str) -> CheckRun:
 
     async def main() -> Any:
         with anyio.fail_after(guard):
-            return await chk.fn(harness)
+            async with hosting():
+                return await chk.fn(harness)
 
     def finding(rule: str, kind: str, message: str) -> Finding:
         return Finding(rule, kind, message, backend, f"scripted {chk.name}", check=chk.name, doc=chk.doc)

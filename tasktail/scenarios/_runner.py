@@ -31,7 +31,7 @@ from ._execute import Executor
 from ._program import Connect, Program
 from ._result import RunResult
 from ._findings import SuiteError, describe_exception, is_suite_bug, leaves
-from ._subject import Subject, parse_frame
+from ._subject import Subject, hosting, parse_frame
 
 __all__ = ["Run", "run_program"]
 
@@ -44,6 +44,10 @@ class Run(Executor):
     (:class:`~._execute.Executor`) and, here, its course from first step to settling."""
 
     async def main(self) -> None:
+        async with hosting():
+            await self._main()
+
+    async def _main(self) -> None:
         p, s = self.program, self.subject
         extra: dict[str, Any] = {"history_size": p.history_size}
         if p.send_timeout is not None:

@@ -10,6 +10,11 @@ Theory of operation:
    ``seq``) is testable as it is. ``seq`` is read only when ``"seq"`` is claimed.
 3. Seed methods may be sync or async (``disconnect`` is sync in the seed); ``call`` awaits
    whatever comes back.
+4. A manager that is an async context manager (one that runs tasks of its own, as the
+   Redis backend's) is entered when it is built inside ``hosting()`` (every scripted check
+   and generated program runs in one): in a shielded task of the host's group, and exited
+   when the check or program ends, normally, never by cancellation. Its calls must wait
+   until it is running (the factory's business).
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from tasktail.fakes import Frame, Gate
 
@@ -256,7 +265,11 @@ class Subject:
         return config
 
     def build(self, max_queue_size: int, **extra: Any) -> Any:
-        return self.factory(**self.config(max_queue_size, **extra))
+        manager = self.factory(**self.config(max_queue_size, **extra))
+        host = _HOST.get()
+        if host is not None and hasattr(manager, "__aenter__"):
+            host[0].start_soon(_serve, manager, host[1])
+        return manager
 
     def probe(self) -> None:
         """Build one manager as the suite will; a factory the suite cannot use is a
@@ -275,6 +288,28 @@ class Subject:
         if missing:
             raise UsageError(f"{self.name}(...) returned {type(manager).__name__!s}, which lacks the seed API "
                              f"member(s) {', '.join(missing)} (needs {', '.join(SEED_API)})")
+
+
+_HOST: ContextVar[tuple[Any, anyio.Event] | None] = ContextVar("tasktail_scenarios_host", default=None)
+
+
+@asynccontextmanager
+async def hosting() -> AsyncIterator[None]:
+    """Managers built in this block that are async context managers run here (rule 4)."""
+    stop = anyio.Event()
+    async with anyio.create_task_group() as group:
+        token = _HOST.set((group, stop))
+        try:
+            yield
+        finally:
+            _HOST.reset(token)
+            stop.set()
+
+
+async def _serve(manager: Any, stop: anyio.Event) -> None:
+    with anyio.CancelScope(shield=True):  # it stops when told, not half-way through a cancel
+        async with manager:
+            await stop.wait()
 
 
 async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

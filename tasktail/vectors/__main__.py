@@ -1,4 +1,4 @@
-"""``python -m tasktail.vectors generate | run [--factory MODULE:FACTORY] [--backend B]``."""
+"""``python -m tasktail.vectors generate | run [--factory MODULE:FACTORY | --redis URL] [--backend B]``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("generate", help="write corpus/*.json from the scenarios and the reference")
     runner = sub.add_parser("run", help="replay the corpus against a factory")
     runner.add_argument("--factory", help="MODULE:FACTORY (default: the reference)")
+    runner.add_argument("--redis", metavar="URL",
+                        help="the Redis backend on this server (each vector on a fresh key prefix)")
     runner.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
     args = parser.parse_args(argv)
     if args.command == "generate":
@@ -25,7 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     from tasktail.scenarios import UsageError, load_factory  # the current directory is importable
 
     try:
-        factory = load_factory(args.factory) if args.factory else reference_factory
+        if args.factory and args.redis:
+            raise UsageError("--factory and --redis exclude each other")
+        if args.redis:
+            from tasktail.redis.conformance import redis_factory
+
+            factory = redis_factory(args.redis)
+        else:
+            factory = load_factory(args.factory) if args.factory else reference_factory
     except UsageError as exc:
         print(f"python -m tasktail.vectors: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,9 @@ Theory of operation (the vector runner contract, README.md in this folder, says 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+from contextlib import AsyncExitStack
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,12 @@ import anyio
 
 from tasktail.fakes import Behaviour, FailOnSend, FakeWebSocket, Gate, Hook, Instant, seed_scheduler
 from tasktail.fakes import wait_all_tasks_blocked as _trio_settle
+from tasktail.fakes._virtual_time import _holds, wait_quiescent
+
+
+def holding() -> bool:
+    holds = _holds()
+    return holds is not None and holds.held()
 
 CLOCK_BASE = 1_764_000_000.0  # what the manager's clock reads at virtual time 0 of a run
 BEHAVIOURS = ("instant", "gate", "never_read", "fail_first_send", "fail_accept", "hold_accept")
@@ -90,7 +98,9 @@ async def settle() -> None:
         busy = any(t is not this and (getattr(t, "_fut_waiter", None) is None or t._fut_waiter.done())
                    for t in asyncio.all_tasks())
         if not busy and not getattr(loop, "_ready", ()):
-            return
+            if not holding():
+                return
+            await wait_quiescent()  # real I/O in flight (a Redis reply): not settled yet
     raise RuntimeError("the manager never settled (a task spins)")
 
 
@@ -124,8 +134,14 @@ def _epoch_of(clients: dict[str, FakeWebSocket], name: str) -> str | None:
     return None
 
 
-def _sync_step(manager: Any, step: dict[str, Any], clients: dict[str, FakeWebSocket],
-               tasks_of: dict[str, str]) -> dict[str, Any]:
+async def _answer(value: Any) -> Any:
+    """A query's answer; a manager whose queries ask another process (the Redis backend's
+    are coroutines) is awaited."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _sync_step(manager: Any, step: dict[str, Any], clients: dict[str, FakeWebSocket],
+                     tasks_of: dict[str, str]) -> dict[str, Any]:
     """``detach``, ``disconnect`` or ``query``: synchronous calls; what they raise is recorded."""
     try:
         if step["op"] == "detach":
@@ -134,8 +150,8 @@ def _sync_step(manager: Any, step: dict[str, Any], clients: dict[str, FakeWebSoc
         if step["op"] == "disconnect":
             discarded = manager.disconnect(step["task"])
             return {"discarded": discarded if isinstance(discarded, int) else None}
-        return {"connected": bool(manager.get_connection_status(step["task"])),
-                "queued": int(manager.get_queued_message_count(step["task"]))}
+        return {"connected": bool(await _answer(manager.get_connection_status(step["task"]))),
+                "queued": int(await _answer(manager.get_queued_message_count(step["task"])))}
     except Exception as exc:
         return {"result": "raised", "error": error_kind(exc), "end": "raised"}
 
@@ -160,6 +176,16 @@ async def play(vector: dict[str, Any], factory: Callable[..., Any], *, seed: boo
     calls: list[_Call | None] = []
     results: list[dict[str, Any] | None] = []
 
+    async with AsyncExitStack() as stack:
+        if hasattr(manager, "__aenter__"):  # a manager that runs tasks of its own (Redis's reader)
+            manager = await stack.enter_async_context(manager)
+            await settle()
+        return await _steps(vector, manager, clients, handles, tasks_of, calls, results)
+
+
+async def _steps(vector: dict[str, Any], manager: Any, clients: dict[str, FakeWebSocket],
+                 handles: dict[str, _Call], tasks_of: dict[str, str], calls: list[_Call | None],
+                 results: list[dict[str, Any] | None]) -> dict[str, Any]:
     async with anyio.create_task_group() as tg:
         def spawn(fn: Callable[[], Any]) -> _Call:
             call = _Call()
@@ -209,7 +235,7 @@ async def play(vector: dict[str, Any], factory: Callable[..., Any], *, seed: boo
             elif op == "drop":
                 clients[step["client"]].client.vanish()
             elif op in ("detach", "disconnect", "query"):
-                result = _sync_step(manager, step, clients, tasks_of)
+                result = await _sync_step(manager, step, clients, tasks_of)
             elif op == "advance":
                 await anyio.sleep(step["seconds"])
             else:

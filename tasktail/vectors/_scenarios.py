@@ -392,4 +392,5 @@ NOT_EXPRESSIBLE: dict[str, str] = {
     "RDS-5": "the Redis backend across processes, judged against a real redis-server",
     "RDS-6": "the Redis backend across processes, judged against a real redis-server",
     "RDS-7": "the Redis backend's configuration switch",
+    "RDS-8": "it is the corpus itself replayed against the Redis backend (tests/redis)",
 }

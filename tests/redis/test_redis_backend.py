@@ -544,3 +544,25 @@ async def test_threadsafe_gives_a_sync_producer_for_a_logging_handler(redis_serv
             logger.removeHandler(handler)
         got = await frames(ws, 1)
     assert got[0]["message"] == "from a worker thread" and got[0]["level"] == "warning" and got[0]["progress"] == 40
+
+
+@pytest.mark.rule("RDS-6")
+async def test_a_disconnect_elsewhere_is_4002_even_before_its_notice_arrives(redis_server):
+    """Another process removed the task and its notice has not arrived (here: never sent):
+    the client's process finds the incarnation gone, reads the tombstone, and closes with
+    4002, not a reset frame and the next incarnation."""
+    from tasktail.redis import _scripts
+
+    async with RedisConnectionManager(redis_server.url) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        await manager.send_log("t", "info", "m1")
+        await frames(ws, 1)
+        keys = Keys("tasktail", "t")
+        with redis_py.Redis.from_url(redis_server.url, decode_responses=True) as r:
+            r.eval(_scripts.REMOVE, 4, keys.meta, keys.log, keys.owner, keys.removed, 60_000)  # no notice
+        async with RedisProducer(redis_server.url) as producer:
+            await producer.send_log("t", "info", "next incarnation")
+        await wait_until(lambda: ws.client.close_code is not None)
+    assert ws.client.close_code == 4002
+    assert [f["type"] for f in ws.client.json_frames()] == ["log"]  # no reset frame, nothing of the new one
