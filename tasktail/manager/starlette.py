@@ -17,6 +17,7 @@ history for the next page load, and a replaced endpoint cannot tear down its suc
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -26,7 +27,7 @@ from ._manager import ConnectionManager
 from ._message import check_after_seq
 from ._stats import CloseCode
 
-__all__ = ["stream_task", "parse_after_seq"]
+__all__ = ["stream_task", "serve_client", "parse_after_seq"]
 
 
 def parse_after_seq(raw: str | None) -> int | None:
@@ -63,17 +64,29 @@ async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
 
     With ``known_only=True`` a client may only follow a task the manager already knows
     (one that has logged); any other id is refused with ``1008`` (``ADAPT-2``)."""
+    await serve_client(websocket, manager, task_id, websocket.query_params, _refuse,
+                       max_client_frame=max_client_frame, known_only=known_only)
+
+
+async def serve_client(socket: Any, manager: ConnectionManager, task_id: str, query: Any,
+                       refuse: Callable[[Any, str, float], Awaitable[None]], *,
+                       max_client_frame: int = 4096, known_only: bool = False) -> None:
+    """The body of every adapter, whatever its framework: one client of ``task_id`` from
+    accept to cleanup. ``socket`` is what the manager is given (``accept``, ``send_text``,
+    ``close``) and also yields the client's frames as ASGI messages (``receive``); ``query``
+    is the query string as a mapping; ``refuse(socket, message, timeout)`` accepts if need be
+    and closes with 1008 (it knows the framework's socket states)."""
     try:
-        after_seq = parse_after_seq(websocket.query_params.get("after_seq"))
-        epoch = websocket.query_params.get("epoch")  # None when absent: no hello frame
+        after_seq = parse_after_seq(query.get("after_seq"))
+        epoch = query.get("epoch")  # None when absent: no hello frame
         if known_only and not manager.task_statistics(task_id).known:
             raise ValueError(f"task_id={task_id!r} is not a known task")
         if epoch is None:  # other implementations of the seed API know no epoch
-            connection = await manager.connect(websocket, task_id, after_seq)
+            connection = await manager.connect(socket, task_id, after_seq)
         else:
-            connection = await manager.connect(websocket, task_id, after_seq, epoch=epoch)
+            connection = await manager.connect(socket, task_id, after_seq, epoch=epoch)
     except (TypeError, ValueError) as exc:
-        await _refuse(websocket, str(exc), getattr(manager, "close_timeout", 5.0))
+        await refuse(socket, str(exc), getattr(manager, "close_timeout", 5.0))
         return
     except TaskLimitError:
         return  # connect closed the socket with 1013 (MEM-4)
@@ -88,13 +101,13 @@ async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
             async def watch_client() -> None:
                 nonlocal client_code
                 while True:
-                    frame = await websocket.receive()
+                    frame = await socket.receive()
                     if frame["type"] == "websocket.disconnect":
                         client_code = frame.get("code", CloseCode.NORMAL)
                         break
                     # Clients may send keep-alive text; anything large is abuse.
                     if len(frame.get("text") or frame.get("bytes") or b"") > max_client_frame:
-                        manager.detach(task_id, websocket, CloseCode.MESSAGE_TOO_BIG,
+                        manager.detach(task_id, socket, CloseCode.MESSAGE_TOO_BIG,
                                        f"client frame over {max_client_frame} bytes")
                         break
                 group.cancel_scope.cancel()
@@ -104,8 +117,8 @@ async def stream_task(websocket: Any, manager: ConnectionManager, task_id: str,
             group.cancel_scope.cancel()
     finally:
         if client_code is not None:
-            manager.detach(task_id, websocket, client_code, "client left")
+            manager.detach(task_id, socket, client_code, "client left")
         else:
             with anyio.CancelScope(shield=True):
-                manager.detach(task_id, websocket, CloseCode.GOING_AWAY, "server shutting down")
+                manager.detach(task_id, socket, CloseCode.GOING_AWAY, "server shutting down")
                 await manager.close_connection(connection)

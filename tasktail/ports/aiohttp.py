@@ -31,9 +31,8 @@ import anyio
 from aiohttp import WSMsgType, web
 
 from tasktail.manager import ConnectionManager
-from tasktail.manager._errors import TaskLimitError
 from tasktail.manager._stats import CloseCode
-from tasktail.manager.starlette import parse_after_seq
+from tasktail.manager.starlette import serve_client
 
 __all__ = ["PLANTED", "TESTMODE", "AiohttpSocket", "aiohttp_test_app", "stream_task"]
 
@@ -102,51 +101,8 @@ async def stream_task(request: web.Request, manager: ConnectionManager, task_id:
     back to aiohttp. ``socket`` (default: a new :class:`AiohttpSocket`) is what the manager
     is given; test mode passes its wrapper."""
     socket = socket if socket is not None else AiohttpSocket(request)
-    try:
-        after_seq = parse_after_seq(request.query.get("after_seq"))
-        epoch = request.query.get("epoch")
-        if known_only and not manager.task_statistics(task_id).known:
-            raise ValueError(f"task_id={task_id!r} is not a known task")
-        if epoch is None:
-            connection = await manager.connect(socket, task_id, after_seq)
-        else:
-            connection = await manager.connect(socket, task_id, after_seq, epoch=epoch)
-    except (TypeError, ValueError) as exc:
-        await _refuse(socket, str(exc), getattr(manager, "close_timeout", 5.0))
-        return socket.response
-    except TaskLimitError:
-        return socket.response  # connect closed the socket with 1013 (MEM-4)
-    ended = anyio.Event()
-    connection.on_end = ended.set
-    if connection.ended:
-        ended.set()
-    client_code: int | None = None
-    try:
-        async with anyio.create_task_group() as group:
-
-            async def watch_client() -> None:
-                nonlocal client_code
-                while True:
-                    frame = await socket.receive()
-                    if frame["type"] == "websocket.disconnect":
-                        client_code = frame.get("code", CloseCode.NORMAL)
-                        break
-                    if len(frame.get("text") or frame.get("bytes") or b"") > max_client_frame:
-                        manager.detach(task_id, socket, CloseCode.MESSAGE_TOO_BIG,
-                                       f"client frame over {max_client_frame} bytes")
-                        break
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch_client)
-            await ended.wait()
-            group.cancel_scope.cancel()
-    finally:
-        if client_code is not None:
-            manager.detach(task_id, socket, client_code, "client left")
-        else:
-            with anyio.CancelScope(shield=True):
-                manager.detach(task_id, socket, CloseCode.GOING_AWAY, "server shutting down")
-                await manager.close_connection(connection)
+    await serve_client(socket, manager, task_id, request.query, _refuse,
+                       max_client_frame=max_client_frame, known_only=known_only)
     return socket.response
 
 
