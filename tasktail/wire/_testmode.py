@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tasktail.vectors._corpus import reference_factory
-from tasktail.vectors._play import BEHAVIOURS, CLOCK_BASE, build_config, error_kind
+from tasktail.vectors._play import BEHAVIOURS, CLOCK_BASE, build_config, error_kind, settle
 
 __all__ = ["PROTOCOL_VERSION", "AcceptFailed", "OffsetLoop", "TestMode", "TestSocket", "TrackedManager",
            "VirtualClock"]
@@ -46,7 +46,6 @@ STEPS = ("log", "connect", "release", "accept", "fail", "drop", "detach", "disco
 OVERFLOW = ("drop-oldest", "reject-newest", "coalesce-progress")
 WAIT_FOR_CLIENT = 10.0  # seconds /settle waits for a named client's socket to arrive
 CLOSE_BOUND = 5.0  # seconds /settle waits for a close handshake in progress
-_SPINS = 10_000
 
 
 class SendFailed(RuntimeError):
@@ -498,16 +497,3 @@ async def _close_quietly(inner: Any) -> None:
         await asyncio.wait_for(inner.close(code=1001, reason="reset"), 5.0)
     except BaseException:
         pass
-
-
-async def settle() -> None:
-    """Return once every other task of this loop is blocked (``tasktail.vectors._play``'s rule)."""
-    this = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for _ in range(_SPINS):
-        await asyncio.sleep(0)
-        busy = any(t is not this and (getattr(t, "_fut_waiter", None) is None or t._fut_waiter.done())
-                   for t in asyncio.all_tasks())
-        if not busy and not getattr(loop, "_ready", ()):
-            return
-    raise RuntimeError("the server never settled (a task spins)")
