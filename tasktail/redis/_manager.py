@@ -19,7 +19,8 @@ Theory of operation (SPEC ``RDS-*``):
    one ``XREAD BLOCK``; a sender task per socket writes (a slow client holds up only
    itself, ``ISO-1``), checks each entry's epoch, tells seq jumps as ``dropped`` gaps and
    acknowledges what it sent (``sent`` in the task's hash, checked against the token).
-5. Every ``claim_ttl / 3`` (and after Redis comes back) the reader renews its claims; a
+5. Every ``claim_ttl / 3`` (and after Redis comes back) the reader starts a renewal of all
+   its claims in one pipeline, beside it (it goes straight back to ``XREAD``); a
    claim whose incarnation is gone (Redis restarted without persistence, ``FLUSHALL``,
    expiry) makes the sender re-claim, send a ``reset`` frame (``WIRE-4``) and the new
    incarnation from its start (``RDS-2``). A crashed process's claims expire.
@@ -141,6 +142,7 @@ class RedisConnectionManager:
         # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
         # XREAD waits on, the last seq this process appended per task, wake notices.
         self._busy = 0
+        self._renewing = False  # a renewal runs beside the reader (_renew_all)
         self._parked: dict[str, str] | None = None
         self._xread_watch: tuple[Any, float, float] | None = None  # (scope, started, guard): _watchdog
         self._appended: dict[str, tuple[str, int]] = {}
@@ -736,7 +738,12 @@ class RedisConnectionManager:
                 client.poke()
             if time.monotonic() >= next_renew:
                 next_renew = time.monotonic() + renew_every
-                await self._renew_all()
+                if not self._renewing and self._group is not None:
+                    # In the background: the reader goes straight back to XREAD, so
+                    # nothing waits for the renewal to be delivered.
+                    self._renewing = True
+                    self._busy += 1  # quiescent() is False until the renewal has answered
+                    self._group.start_soon(self._renew_all)
 
     async def _watchdog(self) -> None:
         """Cancels the reader's XREAD once it has waited ``block + unavailable_timeout`` of
@@ -751,23 +758,41 @@ class RedisConnectionManager:
                 watched[0].cancel()
 
     async def _renew_all(self) -> None:
-        """Keep this process's claims; find incarnations Redis lost (RDS-2, RDS-4)."""
-        for client in list(self._clients.values()):
-            if client.connection.ended or not client.following:
-                continue
-            keys = client.keys
+        """Keep this process's claims; find incarnations Redis lost (RDS-2, RDS-4). One
+        pipeline for all the claims (one round trip, not one per task), started by the
+        reader and run beside it (holds one ``_busy`` count, given back here)."""
+        try:
+            clients = [(client, client.token, client.connection.epoch) for client in list(self._clients.values())
+                       if client.following and not client.connection.ended]
+            if not clients:
+                return
+            ttl = self._ms(self.claim_ttl)
+
+            async def renew() -> list:
+                async with self._redis.pipeline(transaction=False, raise_on_error=False) as pipe:
+                    requests = [self._renew(keys=[client.keys.meta, client.keys.owner], args=[token, epoch, ttl],
+                                            client=pipe) for client, token, epoch in clients]
+                return [await request for request in requests]
+
             try:
-                answer = int(await self._call("renew", lambda: self._renew(
-                    keys=[keys.meta, keys.owner],
-                    args=[client.token, client.connection.epoch, self._ms(self.claim_ttl)])))
+                answers = await call_bounded("renew", self.settings.unavailable_timeout, self._errors, renew)
             except (RedisUnavailableError, *self._redis_errors):
                 return  # tried again at the next renewal
-            if answer == 0:
-                client.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
-                client.poke()
-            elif answer == -1:
-                client.resync = True
-                client.poke()
+            for (client, token, epoch), answer in zip(clients, answers):
+                if isinstance(answer, BaseException) or client.token != token or client.connection.epoch != epoch:
+                    continue  # an error for this one, or re-attached since: the next renewal
+                if client.connection.ended:
+                    continue
+                answer = int(answer)
+                if answer == 0:
+                    client.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                    client.poke()
+                elif answer == -1:
+                    client.resync = True
+                    client.poke()
+        finally:
+            self._renewing = False
+            self._busy -= 1
 
 
 @asynccontextmanager

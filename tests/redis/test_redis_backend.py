@@ -490,6 +490,38 @@ async def test_a_live_owner_keeps_renewing_its_claim(redis_server):
         assert ws.client.close_code is None
 
 
+@pytest.mark.rule("RDS-4")
+async def test_one_renewal_pipeline_answers_each_claim_on_its_own(redis_server):
+    # The reader renews all its claims in one pipeline beside it: each answer goes to its
+    # own client (one replaced elsewhere: 4000; one whose incarnation is gone: reset), the
+    # others keep their claims, and delivery goes on meanwhile.
+    async with RedisConnectionManager(redis_server.url, claim_ttl=0.6) as manager:
+        sockets = {f"t{i}": FakeWebSocket() for i in range(30)}
+        for task_id, ws in sockets.items():
+            await manager.connect(ws, task_id, epoch="")
+        with redis_py.Redis.from_url(redis_server.url) as r:
+            r.set(Keys("tasktail", "t3").owner, "999 elsewhere nonce")  # another process took it
+            r.delete(Keys("tasktail", "t7").meta)  # Redis lost this incarnation
+            await wait_until(lambda: sockets["t3"].client.close_code is not None)
+            await wait_until(lambda: len(sockets["t7"].client.json_frames()) >= 2)
+            assert sockets["t3"].client.close_code == 4000
+            assert sockets["t7"].client.json_frames()[1]["type"] == "reset"
+            others = [t for t in sockets if t not in ("t3", "t7")]
+            started = time.monotonic()
+            i = 0
+            with anyio.fail_after(BOUND):
+                while time.monotonic() - started < 3 * 0.6:  # several claim TTLs
+                    assert all(r.exists(Keys("tasktail", t).owner) for t in others)
+                    await manager.send_log(others[i % len(others)], "info", f"m{i}")
+                    i += 1
+                    await anyio.sleep(0.02)
+        for n, task_id in enumerate(others):
+            sent = len(range(n, i, len(others)))
+            got = await frames(sockets[task_id], 1 + sent)
+            assert [f["seq"] for f in got[1:]] == list(range(1, sent + 1))
+            assert sockets[task_id].client.close_code is None
+
+
 @pytest.mark.rule("RDS-2")
 async def test_aof_kill_mid_stream_loses_nothing_that_was_acknowledged(redis_server_aof):
     server = redis_server_aof
