@@ -72,7 +72,9 @@ def order(run: Run, settled: bool = False) -> None:
         where.setdefault(text, d.sid)
         if _served_out_of_order(run, d, sock, msg):
             return
-    if _flush_then_live(run) or _live_order(run):
+    first = _delivered_texts(run)
+    flush_sets = {sock.sid: _flush_set(run, sock) for sock in run.sockets}
+    if _flush_then_live(run, flush_sets) or _live_order(run, first, flush_sets):
         return
 
 
@@ -108,23 +110,22 @@ def _served_out_of_order(run: Run, d: Delivery, sock: SockRec, msg: Msg) -> bool
     return False
 
 
-def _flush_set(run: Run, sock: SockRec, first: dict[str, int]) -> set[str]:
+def _flush_set(run: Run, sock: SockRec) -> set[str]:
     """Messages of ``sock``'s task queued before its connect began and not delivered before."""
-    before = [i for i, d in enumerate(run.deliveries) if d.tick < sock.connect.invoke]
-    delivered_before = {run.deliveries[i].item.text for i in before}
+    invoke = sock.connect.invoke
+    delivered_before = {d.item.text for d in run.deliveries if d.tick < invoke}
     return {m.text for m in _epoch_msgs(run, sock.task_id, sock.epoch)
-            if m.op.ret is not None and m.op.ret < sock.connect.invoke and m.op.outcome == "ok"
+            if m.op.ret is not None and m.op.ret < invoke and m.op.outcome == "ok"
             and m.text not in delivered_before}
 
 
-def _flush_then_live(run: Run) -> bool:
+def _flush_then_live(run: Run, flush_sets: dict[int, set[str]]) -> bool:
     """FLUSH-1: on a socket that connected to a task with messages queued, each of those
     that it gets comes before every message logged after its connect began."""
-    first = _delivered_texts(run)
     for sock in run.sockets:
         if sock.after_seq is not None or sock.adopted:
             continue
-        flushed = _flush_set(run, sock, first)
+        flushed = flush_sets[sock.sid]
         mine = [d.item.text for d in run.deliveries if d.sid == sock.sid and d.item.kind == "log"]
         for i, text in enumerate(mine):
             msg = run.msgs.get(text)
@@ -137,10 +138,9 @@ def _flush_then_live(run: Run) -> bool:
     return False
 
 
-def _live_order(run: Run) -> bool:
+def _live_order(run: Run, first: dict[str, int], flush_sets: dict[int, set[str]]) -> bool:
     """ORD-2 among messages that are not a flush against live sends (FLUSH-1 judges those)."""
-    first = _delivered_texts(run)
-    flushed = {t for sock in run.sockets for t in _flush_set(run, sock, first)}
+    flushed = set().union(*flush_sets.values())
     acknowledged = _acknowledged(run)  # a resumed client had these already: their first delivery may come later
     groups: dict[tuple, list[Msg]] = defaultdict(list)
     for msg in run.msgs.values():

@@ -72,7 +72,11 @@ def leaves(exc: BaseException) -> list[BaseException]:
 
 
 def _frames(exc: BaseException) -> list[traceback.FrameSummary]:
-    return list(traceback.extract_tb(exc.__traceback__))
+    """File, line and function of each traceback frame (no source lines or column
+    positions: ``traceback.extract_tb`` computes both, and this runs for every exception
+    a generated program meets)."""
+    return [traceback.FrameSummary(frame.f_code.co_filename, lineno, frame.f_code.co_name, lookup_line=False)
+            for frame, lineno in traceback.walk_tb(exc.__traceback__)]
 
 
 def is_suite_bug(exc: BaseException) -> bool:

@@ -102,7 +102,8 @@ class ConformanceReport:
     outcomes: dict[str, RuleOutcome]
     seconds: float = 0.0
     steps: int = 0  # operations of generated programs executed
-    search_seconds: float = 0.0
+    search_seconds: float = 0.0  # wall time of the search, all backends (in ``jobs`` processes)
+    jobs: int = 1  # processes that searched at once
     examples: int = 0  # generated programs per backend asked for
     coverage: dict[str, int] = field(default_factory=dict)
     preconditions: dict[str, str] = field(default_factory=dict)  # failed precondition -> what was seen
@@ -151,7 +152,8 @@ class ConformanceReport:
                                                   else "") + ")"]
         if self.search_seconds:
             lines.append(f"generated programs: {self.examples} per backend, {self.steps} steps in "
-                         f"{self.search_seconds:.1f}s ({self.steps / self.search_seconds:,.0f} steps/s)")
+                         f"{self.search_seconds:.1f}s wall, {self.jobs} job{'s' * (self.jobs > 1)} "
+                         f"({self.steps / self.search_seconds:,.0f} steps/s)")
         if self.searched:
             lines.append("coverage goals: " + ", ".join(f"{g} {self.coverage.get(g, 0)}" for g in COVERAGE_GOALS))
         if self.determinism is not None:

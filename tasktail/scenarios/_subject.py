@@ -244,7 +244,7 @@ class Subject:
         self.overflow: str | None = overflow
 
     def claims(self, *caps: str) -> bool:
-        return set(caps) <= self.capabilities
+        return self.capabilities.issuperset(caps)
 
     def supports(self, rule: str) -> bool:
         return RULE_CAPABILITIES[rule] <= self.capabilities

@@ -30,6 +30,7 @@ from tasktail.fakes import available_backends
 from ._checks_run import CheckRun, run_check
 from ._findings import Finding, SuiteError
 from ._generate import search
+from ._jobs import parallel_spec, search_backends
 from ._report import COVERAGE_GOALS, ConformanceReport, RuleOutcome
 from ._rules import CHECKS, Check
 from ._save import factory_spec, save_finding
@@ -67,14 +68,19 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
                              examples: int | None = None, seed: int = 0, capabilities: Any = None,
                              save_failures: str | None = None, scripted: bool = True,
                              config: dict[str, Any] | None = None, time_limit: float | None = None,
-                             check_determinism: bool = False) -> ConformanceReport:
-    """Check ``factory``'s managers against SPEC.md; see the module docstring."""
+                             check_determinism: bool = False, jobs: int = 1) -> ConformanceReport:
+    """Check ``factory``'s managers against SPEC.md; see the module docstring.
+
+    ``jobs`` > 1 searches the backends in that many processes at once when the factory can
+    be imported by its ``MODULE:FACTORY`` name (``_jobs``); the report is the same."""
     started = time.perf_counter()
     subject = Subject(factory, capabilities, config)
     backends, skipped = _backends(subject, backend)
     examples = DEFAULT_EXAMPLES if examples is None else examples
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise UsageError(f"examples={examples!r}: expected an int >= 1 (generated programs per backend)")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs={jobs!r}: expected an int >= 1 (processes searching at once)")
     selected = select_rules(rules)
     if not selected:
         raise UsageError(f"rules={rules!r} matches no SPEC rule")
@@ -98,11 +104,17 @@ def check_connection_manager(factory: Callable[..., Any], *, rules: str = "*", b
     wanted = frozenset(r for r, o in outcomes.items() if r in LAYER2_RULES and o.status != "UNSUPPORTED")
     if wanted:
         report.searched = True
-        for name in backends:
-            search_started = time.perf_counter()
-            found = search(subject, name, examples=examples, seed=seed, nonstrict=nonstrict, rules=wanted,
-                           preconditions=frozenset(failed_pre[name]), deadline=deadline)
-            report.search_seconds += time.perf_counter() - search_started
+        spec = parallel_spec(factory) if jobs > 1 and len(backends) > 1 else None
+        search_started = time.perf_counter()
+        if spec:
+            results, report.jobs = search_backends(spec, subject, backends, jobs, deadline,
+                                                   {b: frozenset(failed_pre[b]) for b in backends},
+                                                   examples=examples, seed=seed, nonstrict=nonstrict, rules=wanted)
+        else:
+            results = [search(subject, name, examples=examples, seed=seed, nonstrict=nonstrict, rules=wanted,
+                              preconditions=frozenset(failed_pre[name]), deadline=deadline) for name in backends]
+        report.search_seconds = time.perf_counter() - search_started  # wall time, whatever the jobs
+        for name, found in zip(backends, results):
             report.steps += found.steps
             for key, value in found.coverage.items():
                 report.coverage[key] = report.coverage.get(key, 0) + value

@@ -40,6 +40,16 @@ def _examples(text: str) -> int:
     return value
 
 
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} jobs: expected at least 1")
+    return value
+
+
 def parse_config(items: list[str]) -> dict[str, Any]:
     """``["max_queue_size=100"]`` -> ``{"max_queue_size": 100}`` (values read as JSON, else text)."""
     config: dict[str, Any] = {}
@@ -73,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_path", help="write the report as JSON")
     p.add_argument("--junitxml", help="write the report as JUnit XML")
     p.add_argument("--save-failures", help="directory: every finding as JSON (tasktail replay FILE)")
+    p.add_argument("--jobs", type=_jobs, default=None,
+                   help="processes searching the backends at once (default: min(2, cores); 1: one after the "
+                        "other); the report is the same, only the wall time differs")
     p.add_argument("--check-determinism", action="store_true",
                    help="also run the seed's generated programs twice per backend and compare the traces")
     return p
@@ -85,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return wire_main(argv)
     from ._generate import private_hypothesis_home
+    from ._jobs import default_jobs
     from ._suite import check_connection_manager
 
     try:
@@ -98,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             report = check_connection_manager(factory, rules=args.rules, backend=args.backend,
                                               examples=args.examples, seed=args.seed, capabilities=caps,
                                               save_failures=args.save_failures, config=parse_config(args.config),
-                                              time_limit=args.time_limit, check_determinism=args.check_determinism)
+                                              time_limit=args.time_limit, check_determinism=args.check_determinism,
+                                              jobs=default_jobs() if args.jobs is None else args.jobs)
     except UsageError as exc:
         print(f"tasktail conform: {exc}", file=sys.stderr)
         return EXIT["usage"]

@@ -141,6 +141,37 @@ def test_cli_exit_codes(capsys):
     assert conform.main(["--rules", "NOPE-9"]) == 2
 
 
+def _same_report(report) -> dict:
+    data = report.to_json()
+    data.pop("seconds")  # wall time: the one thing jobs may change
+    return {**data, "steps": report.steps}
+
+
+def test_jobs_search_the_backends_at_once_with_the_same_report():
+    """``jobs=2`` searches asyncio here and trio in a worker process (the factory is
+    importable by its name); the merged report is the serial one, findings included."""
+    serial, parallel = (check_connection_manager(leaky_factory, rules="DISC-*", backend="both", examples=30,
+                                                 scripted=False, jobs=jobs) for jobs in (1, 2))
+    assert (serial.jobs, parallel.jobs) == (1, 2)
+    assert not parallel.ok and parallel.findings
+    assert {b for f in parallel.findings for b in (f.backends or [f.backend])} == {"asyncio", "trio"}
+    assert _same_report(parallel) == _same_report(serial)
+    assert "wall, 2 jobs (" in parallel.table() and "wall, 1 job (" in serial.table()
+
+
+def test_jobs_need_a_factory_importable_by_its_name():
+    factory = lambda **config: reference_factory(**config)  # noqa: E731 - not importable by a name
+    factory.tasktail_capabilities = reference_factory.tasktail_capabilities
+    report = check_connection_manager(factory, rules="ORD-2", backend="both", examples=3, scripted=False, jobs=2)
+    assert report.jobs == 1 and not report.findings
+
+
+def test_cli_jobs_option():
+    for bad in ("0", "-1", "two"):
+        assert conform.main(["--jobs", bad]) == 2
+    assert conform.main(["--rules", "ORD-2", "--examples", "3", "--jobs", "1"]) in (0, 4)
+
+
 def test_cli_writes_nothing_into_the_current_directory(tmp_path):
     """In a process of its own (under pytest, hypothesis' plugin has chosen its home already):
     hypothesis would put its caches in ./.hypothesis."""
