@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ._findings import SuiteError
@@ -30,24 +31,21 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT["usage"])
 
 
-def _examples(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} programs: expected at least 1 (the search is a rule's evidence)")
-    return value
+def _at_least_one(what: str, why: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number >= 1, else an error naming the value and ``what``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{value} {what}: expected at least 1{why}")
+        return value
+    return parse
 
 
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} jobs: expected at least 1")
-    return value
+_examples = _at_least_one("programs", " (the search is a rule's evidence)")
+_jobs = _at_least_one("jobs")
 
 
 def parse_config(items: list[str]) -> dict[str, Any]:
