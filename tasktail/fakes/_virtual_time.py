@@ -207,11 +207,16 @@ def hold_clock_while_busy(quiescent: Callable[[], bool]) -> Callable[[], None]:
     return remove
 
 
+def clock_held() -> bool:
+    """True while a quiescence predicate holds the running loop's virtual clock (rule 8)."""
+    holds = _holds()
+    return holds is not None and holds.held()
+
+
 async def wait_quiescent() -> None:
     """Return once every registered quiescence predicate holds (or the hold's real-time
     bound ran out), yielding to the loop meanwhile without moving the clock."""
-    holds = _holds()
-    while holds is not None and holds.held():
+    while clock_held():
         await anyio.lowlevel.checkpoint()
 
 
@@ -243,14 +248,12 @@ async def wait_all_tasks_blocked() -> None:
         this = None
     if this is None:
         await anyio.wait_all_tasks_blocked()
-        holds = _holds()
-        while holds is not None and holds.held():  # rule 8: real I/O still in flight
+        while clock_held():  # rule 8: real I/O still in flight
             await wait_quiescent()
             await anyio.wait_all_tasks_blocked()
         return
     loop = asyncio.get_running_loop()
     await asyncio.sleep(0)
-    holds = _holds()
     for attempt in range(_MAX_YIELDS):
         for task in asyncio.all_tasks():
             waiter = getattr(task, "_fut_waiter", None)  # private, as in anyio's own version
@@ -261,7 +264,7 @@ async def wait_all_tasks_blocked() -> None:
             # task of asyncio.wait_for resolves its outer task's waiter through call_soon, so
             # until the ready queue is empty the outer task only looks blocked.
             if not getattr(loop, "_ready", ()):
-                if holds is None or not holds.held():
+                if not clock_held():
                     return
                 await wait_quiescent()  # rule 8: real I/O still in flight
                 continue

@@ -268,9 +268,7 @@ class RedisConnectionManager:
         epoch = check_epoch(epoch)
         self._running()
         await anyio.lowlevel.checkpoint_if_cancelled()
-        if task_id in self._removing:
-            await self._removing[task_id].wait()
-        keys = Keys(self.settings.prefix, task_id)
+        keys = await self._keys_after_removal(task_id)
         seen_epoch = None
         if after_seq is not None:  # RES-3 before accept, for the incarnation the client means
             meta = await self._call(f"connect({task_id!r})", lambda: self._redis.hmget(keys.meta, ["epoch", "last"]))
@@ -314,20 +312,22 @@ class RedisConnectionManager:
             self._group.start_soon(self._remove, task_id)
         return 0
 
+    async def _keys_after_removal(self, task_id: str) -> Keys:
+        """The task's keys, once a disconnect of it by this process has finished: that
+        disconnect comes first."""
+        if task_id in self._removing:
+            await self._removing[task_id].wait()
+        return Keys(self.settings.prefix, task_id)
+
     async def get_connection_status(self, task_id: str) -> bool:
         """Whether some process holds a live claim on the task (a client is attached)."""
-        task_id = check_task_id(task_id)
-        if task_id in self._removing:
-            await self._removing[task_id].wait()  # a disconnect of this process comes first
-        keys = Keys(self.settings.prefix, task_id)
+        keys = await self._keys_after_removal(check_task_id(task_id))
         return bool(await self._call("get_connection_status", lambda: self._redis.exists([keys.owner])))
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
         task_id = check_task_id(task_id)
-        if task_id in self._removing:
-            await self._removing[task_id].wait()  # a disconnect of this process comes first
-        keys = Keys(self.settings.prefix, task_id)
+        keys = await self._keys_after_removal(task_id)
         # This process's client may have written frames it has not recorded yet, and may be
         # writing one that the cap already trimmed from the stream (it still counts: CAP-1).
         client = self._clients.get(task_id)
@@ -498,6 +498,16 @@ class RedisConnectionManager:
         done = client.cursor  # the highest seq of a frame this batch wrote
         cap = self.settings.max_queue_size
         held: GapNotice | None = None  # a dropped range told before the next message sent
+
+        async def write(frame: Any) -> None:
+            nonlocal done
+            with anyio.fail_after(self.send_timeout):
+                await send_text(frame.to_json())
+            if isinstance(frame, LogMessage):
+                done = max(done, frame.seq)
+            elif isinstance(frame, GapNotice):
+                done = max(done, frame.last_seq)
+
         try:
             for frame in frames:
                 if connection.ended:
@@ -514,27 +524,18 @@ class RedisConnectionManager:
                         held = GapNotice(frame.task_id, held.first_seq, frame.last_seq, "dropped")
                     else:  # not adjacent: the held range goes first, on its own
                         if held is not None:
-                            with anyio.fail_after(self.send_timeout):
-                                await send_text(held.to_json())
-                            done = max(done, held.last_seq)
+                            await write(held)
                         held = frame
                     if frame is frames[-1]:
                         through = min(through, done)  # told with the next message
                     continue
                 if held is not None:
-                    with anyio.fail_after(self.send_timeout):
-                        await send_text(held.to_json())
-                    done = max(done, held.last_seq)
+                    await write(held)
                     held = None
                 if isinstance(frame, LogMessage):
                     client.in_flight = frame.seq
-                with anyio.fail_after(self.send_timeout):
-                    await send_text(frame.to_json())
+                await write(frame)
                 client.in_flight = 0
-                if isinstance(frame, LogMessage):
-                    done = max(done, frame.seq)
-                elif isinstance(frame, GapNotice):
-                    done = max(done, frame.last_seq)
                 client.written = max(client.written, done)
         except Exception as exc:
             timed_out = isinstance(exc, TimeoutError)

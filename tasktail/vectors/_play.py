@@ -28,12 +28,7 @@ import anyio
 
 from tasktail.fakes import Behaviour, FailOnSend, FakeWebSocket, Gate, Hook, Instant, seed_scheduler
 from tasktail.fakes import wait_all_tasks_blocked as _trio_settle
-from tasktail.fakes._virtual_time import _holds, wait_quiescent
-
-
-def holding() -> bool:
-    holds = _holds()
-    return holds is not None and holds.held()
+from tasktail.fakes._virtual_time import clock_held, wait_quiescent
 
 CLOCK_BASE = 1_764_000_000.0  # what the manager's clock reads at virtual time 0 of a run
 BEHAVIOURS = ("instant", "gate", "never_read", "fail_first_send", "fail_accept", "hold_accept")
@@ -98,7 +93,7 @@ async def settle() -> None:
         busy = any(t is not this and (getattr(t, "_fut_waiter", None) is None or t._fut_waiter.done())
                    for t in asyncio.all_tasks())
         if not busy and not getattr(loop, "_ready", ()):
-            if not holding():
+            if not clock_held():
                 return
             await wait_quiescent()  # real I/O in flight (a Redis reply): not settled yet
     raise RuntimeError("the manager never settled (a task spins)")
