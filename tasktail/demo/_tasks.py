@@ -122,13 +122,17 @@ class SharedTasks:
     def __init__(self, client, ttl: int = 3600) -> None:
         self.client, self.ttl = client, ttl
 
+    @staticmethod
+    def key(task_id: str) -> str:
+        return f"tasktail-demo:task:{task_id}"
+
     async def put(self, task_id: str, kind: str, label: str, running: bool) -> None:
-        key = f"tasktail-demo:task:{task_id}"
+        key = self.key(task_id)
         await self.client.hset(key, {"kind": kind, "label": label, "running": "1" if running else "0"})
         await self.client.expire(key, self.ttl)
 
     async def get(self, task_id: str) -> dict | None:
-        found = await self.client.hgetall(f"tasktail-demo:task:{task_id}")
+        found = await self.client.hgetall(self.key(task_id))
         if not found:
             return None
         return {"kind": found["kind"], "label": found["label"], "running": found["running"] == "1"}
