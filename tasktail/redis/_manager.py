@@ -138,7 +138,7 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
-        self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users]: _attaching
+        self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users, fence]: _attaching
         # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
         # XREAD waits on, the last seq this process appended per task, wake notices.
         self._busy = 0
@@ -427,6 +427,11 @@ class RedisConnectionManager:
             if self._clients.get(task_id) is old:
                 break
         self._clients[task_id] = client  # no await since the check above
+        if self._attach_locks[task_id][2] > client.fence:
+            # Another process claimed after this one and its notice came before this
+            # client was registered (the reader runs beside this attach): replaced now,
+            # not at its first acknowledgement or renewal (RDS-4).
+            client.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
         self._by_log[keys.log] = client
         previous_process = previous.split(" ")[1] if previous else ""
         if previous_process and previous_process != self.process_id:
@@ -463,7 +468,7 @@ class RedisConnectionManager:
         (REPL-1). Freed with its last waiter (MEM-1)."""
         entry = self._attach_locks.get(task_id)
         if entry is None:
-            entry = self._attach_locks[task_id] = [anyio.Lock(), 0]
+            entry = self._attach_locks[task_id] = [anyio.Lock(), 0, 0]
         entry[1] += 1
         try:
             async with entry[0]:
@@ -670,10 +675,14 @@ class RedisConnectionManager:
             pass  # fencing still holds: the old owner's next acknowledgement fails
 
     def _control_message(self, fields: dict) -> None:
-        client = self._clients.get(fields.get("task", ""))
+        task_id = fields.get("task", "")
+        client = self._clients.get(task_id)
         op = fields.get("op")
         if op == "wake":
             self._wakes_seen += 1
+        if op == "replaced" and task_id in self._attach_locks:  # kept for the attach in progress
+            entry = self._attach_locks[task_id]
+            entry[2] = max(entry[2], int(fields.get("token", "0 ").partition(" ")[0] or 0))
         if client is None or op == "wake":
             return
         if op == "replaced":

@@ -40,3 +40,18 @@ def produce_finishing(url: str, task_id: str, count: int, start_gate) -> None:
         for i in range(count):
             producer.send_log(task_id, "info", f"{task_id}#{i}")
         producer.send_log(task_id, "success", "done", 100, True)
+
+
+
+def produce_in_two_phases(url: str, task_id: str, before: int, after: int, start_gate, go_on) -> None:
+    """``before`` messages, then (once ``go_on`` is set) ``after`` more and a finished one."""
+    from tasktail.redis import SyncRedisProducer
+
+    start_gate.wait(30)
+    with SyncRedisProducer(url, max_queue_size=10_000) as producer:
+        for i in range(before + after):
+            if i == before:
+                go_on.wait(30)
+            producer.send_log(task_id, "info", f"{task_id}#{i}")
+        producer.send_log(task_id, "success", "done", 100, True)
+
