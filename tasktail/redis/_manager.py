@@ -53,11 +53,12 @@ class _RedisConnection(Connection):
     """A connection as this I/O layer keeps it: the core's fields, and whether the close
     frame has been sent (the sans-IO core keeps no I/O fields)."""
 
-    __slots__ = ("socket_closed",)
+    __slots__ = ("socket_closed", "detached")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.socket_closed = False
+        self.detached = False  # detach ended it: the caller (the adapter) closes the socket, if anyone
 
 
 class _Client:
@@ -138,6 +139,7 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
+        self._letting_go: set[str] = set()  # claims of ended local clients, being released
         self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users]: _attaching
         # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
         # XREAD waits on, the last seq this process appended per task, wake notices.
@@ -322,7 +324,8 @@ class RedisConnectionManager:
     async def get_connection_status(self, task_id: str) -> bool:
         """Whether some process holds a live claim on the task (a client is attached)."""
         keys = await self._keys_after_removal(check_task_id(task_id))
-        return bool(await self._call("get_connection_status", lambda: self._redis.exists([keys.owner])))
+        owner = await self._call("get_connection_status", lambda: self._redis.get(keys.owner))
+        return owner is not None and owner not in self._letting_go
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
@@ -351,7 +354,10 @@ class RedisConnectionManager:
         if client is None or client.connection.websocket is not websocket:
             return False
         client.connection.end(code, reason)
-        client.connection.socket_closed = True  # the client closed it
+        # As the reference: detach does not close the socket. The client left, or the
+        # adapter closes it with the recorded code (close_connection, ADAPT-3).
+        client.connection.detached = True
+        self._letting_go.add(client.token)  # not connected from now on (QRY-1), released next
         client.poke()
         return True
 
@@ -620,6 +626,7 @@ class RedisConnectionManager:
             self._appended.pop(task_id, None)
         client.following = False
         if client.token and client.connection.close_code != CloseCode.REPLACED:
+            self._letting_go.add(client.token)
             with anyio.move_on_after(self.close_timeout):
                 self._busy += 1
                 try:
@@ -628,7 +635,10 @@ class RedisConnectionManager:
                     pass  # the claim expires by itself (claim_ttl)
                 finally:
                     self._busy -= 1
-        await self._close_socket(client.connection)
+                    self._letting_go.discard(client.token)
+        self._letting_go.discard(client.token)
+        if not client.connection.detached:
+            await self._close_socket(client.connection)
 
     async def _close_socket(self, connection: Connection) -> None:
         if connection.socket_closed:

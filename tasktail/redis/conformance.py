@@ -38,7 +38,7 @@ NOT_RUN: dict[str, str] = {
 
 #: what the Redis backend claims before the conformance suite (``check_connection_manager``)
 SUITE_CAPABILITIES = frozenset({"seq", "gaps", "close_replaced", "close_codes", "detach", "finish", "validation",
-                                "resume"})
+                                "resume", "adapter"})
 #: capabilities not claimed, and why (their rules are UNSUPPORTED, never PASS)
 SUITE_NOT_CLAIMED: dict[str, str] = {
     "overflow": "drop-oldest only (CAP-2/4/5)",
@@ -48,7 +48,6 @@ SUITE_NOT_CLAIMED: dict[str, str] = {
     "threads": "threadsafe() is a SyncRedisProducer; THR-2's loop-thread errors are not carried (THR-*)",
     "statistics": "statistics() is not provided; task_statistics() sees one process only (GAP-2, STAT-1)",
     "compact": "message_queues are views over read-ahead stream entries (MEM-2)",
-    "adapter": "the adapter runs against Redis in tests/redis with real uvicorn processes, not in the suite (ADAPT-*)",
     "send_timeout": "send_log appends and returns, a writer delivers: the suite's send_timeout checks read the "
                     "status half a virtual second after send_log returned, before the timeout can fire",
 }
@@ -141,7 +140,8 @@ class _Hosted(_Held):
         if task_id in self._removing:  # the async query would wait for this removal: no keys
             return False
         keys = Keys(self.settings.prefix, task_id)
-        return bool(self._sync_redis().exists(keys.owner))
+        owner = self._sync_redis().get(keys.owner)
+        return owner is not None and owner not in self._letting_go
 
     def get_queued_message_count(self, task_id: str) -> int:  # type: ignore[override]
         from tasktail.manager._message import check_task_id
