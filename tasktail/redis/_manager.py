@@ -3,8 +3,8 @@
 Theory of operation (SPEC ``RDS-*``):
 
 1. Redis is the only state that matters. A message is appended by one Lua script
-   (``_scripts.APPEND``): next seq, ``XADD <seq>-0``, exact trim to ``max_queue_size``,
-   TTLs; it returns the seqs the trim dropped. Producers in any process use the same
+   (``_scripts.APPEND``): next seq, ``XADD <seq>-0``, the overflow policy (drop-oldest: exact
+   trim to ``max_queue_size``), TTLs; it returns the seqs the policy dropped. Producers in any process use the same
    script (``RedisProducer``, ``SyncRedisProducer``); ``send_log`` here is one of them.
 2. A client is attached by ``CLAIM`` (one script): it creates the incarnation if there is
    none, takes a fencing token and records ``owner = "<fence> <process> <nonce>"`` (the
@@ -19,6 +19,8 @@ Theory of operation (SPEC ``RDS-*``):
    one ``XREAD BLOCK``; a sender task per socket writes (a slow client holds up only
    itself, ``ISO-1``), checks each entry's epoch, tells seq jumps as ``dropped`` gaps and
    acknowledges what it sent (``sent`` in the task's hash, checked against the token).
+   With any other policy the sender pulls instead (``_drain``): ``TAKE`` records what it
+   sent and marks the next entry in flight, so the policy never evicts it.
 5. Every ``claim_ttl / 3`` (and after Redis comes back) the reader starts a renewal of all
    its claims in one pipeline, beside it (it goes straight back to ``XREAD``); a
    claim whose incarnation is gone (Redis restarted without persistence, ``FLUSHALL``,
@@ -87,6 +89,16 @@ class _Client:
         self.wake.set()
 
 
+class _Unlocked:
+    """No lock: the caller holds the client's lock already (``_attach``)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        return None
+
+
 class _View(Mapping):
     """A read-only live view over this process's clients (the seed's attribute names)."""
 
@@ -115,7 +127,7 @@ class RedisConnectionManager:
     def __init__(self, url: str, *, max_queue_size: int = 1000, send_timeout: float | None = 10.0,
                  task_ttl: float = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
                  close_timeout: float = 5.0, unavailable_timeout: float = 5.0, prefix: str = "tasktail",
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, overflow: Any = None) -> None:
         self.send_timeout = _check_number("send_timeout", send_timeout, low=0, integer=False, allow_none=True,
                                           above=True)
         self.claim_ttl = float(_check_number("claim_ttl", claim_ttl, low=0, integer=False, above=True))
@@ -127,8 +139,12 @@ class RedisConnectionManager:
         self.process_id = secrets.token_hex(6)
         self._control = f"{prefix}:proc:{self.process_id}"
         self._producer = RedisProducer(url, clock=clock, max_queue_size=max_queue_size, task_ttl=task_ttl,
-                                       meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix)
+                                       meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix,
+                                       overflow=overflow)
         self.settings = self._producer.settings  # validated once, shared (RDS-7)
+        # drop-oldest: the writer sends what the reader read; any other policy: it pulls one
+        # entry at a time with TAKE, which marks it in flight (the policies never evict it)
+        self._pull = self.settings.policy != "drop-oldest"
         self._errors = _connection_errors()
         coredis = require("coredis")
 
@@ -163,6 +179,11 @@ class RedisConnectionManager:
     def max_queue_size(self) -> int:
         return self.settings.max_queue_size
 
+    @property
+    def overflow(self) -> Any:
+        """The overflow policy (SPEC CAP-3..5): built-ins run inside the append script."""
+        return self.settings.overflow
+
     # -- lifetime ----------------------------------------------------------------------
 
     async def __aenter__(self) -> RedisConnectionManager:
@@ -183,6 +204,7 @@ class RedisConnectionManager:
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
         self._remove_script, self._status = s(_scripts.REMOVE), s(_scripts.STATUS)
         self._notify_script = s(_scripts.NOTIFY)
+        self._take = s(_scripts.TAKE)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._reader)
@@ -253,9 +275,9 @@ class RedisConnectionManager:
         self._running()
         if type(task_id) is str and task_id in self._removing:
             await self._removing[task_id].wait()  # a disconnect of this process comes first
-        entry, epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+        entry, epoch, dropped = await self._producer.append(task_id, level, message, progress, finished)
         client = self._clients.get(entry.task_id)
-        if client is not None:  # what the reader must catch up with (quiescent)
+        if client is not None and entry.seq not in dropped:  # what the reader must catch up with (quiescent)
             self._appended[entry.task_id] = (epoch, entry.seq)
             if client.connection.epoch == epoch:
                 client.newest = max(client.newest, entry.seq)
@@ -372,7 +394,8 @@ class RedisConnectionManager:
             s = self.settings
             self._sync_producer = SyncRedisProducer(
                 self.url, clock=self._producer.clock, max_queue_size=s.max_queue_size, task_ttl=s.task_ttl,
-                meta_ttl=s.meta_ttl, unavailable_timeout=s.unavailable_timeout, prefix=s.prefix)
+                meta_ttl=s.meta_ttl, unavailable_timeout=s.unavailable_timeout, prefix=s.prefix,
+                overflow=s.overflow)
         return self._sync_producer
 
     # -- attaching -------------------------------------------------------------------------
@@ -440,9 +463,15 @@ class RedisConnectionManager:
         # What Redis has recorded; a resume point above it is recorded by the flush's
         # acknowledgement (RES-1: the client has every seq up to after_seq).
         client.cursor = min(cursor, sent)
-        frames: list = [opening] if opening is not None else []
         if cursor > client.cursor:
             client.written = max(client.written, cursor)
+        if self._pull:
+            await self._drain(client, cursor, opening, locked=True)
+            client.last_id = f"{client.cursor}-0"
+            client.following = True
+            await self._notify(self.process_id, "wake", task_id, token)
+            return
+        frames: list = [opening] if opening is not None else []
         entries = await self._call(f"connect({task_id!r})", lambda: self._redis.xrange(keys.log, f"({cursor}-0", "+"))
         for entry in entries:
             entry_epoch, message = message_from(task_id, entry.identifier, entry.field_values)
@@ -566,6 +595,98 @@ class RedisConnectionManager:
         elif int(answer) == -1:
             client.resync = True
 
+    async def _drain(self, client: _Client, done: int, opening: Any = None, *, locked: bool = False) -> None:
+        """Pull mode (every policy but drop-oldest): record what was sent and take the next
+        entry (``TAKE``, one script: the entry is then in flight, outside the queue the
+        policies choose from), write the seqs missing before it as gap notices and the
+        entry; until nothing is left after what was sent, where a missing tail is told too
+        (GAP-1: the queue ran dry). ``done``: the highest seq the client has (a resume point)."""
+        connection = client.connection
+        task_id = connection.task_id
+        keys = client.keys
+        settings = self.settings
+        ttls = [self._ms(settings.task_ttl), self._ms(settings.meta_ttl), self._ms(self.claim_ttl)]
+
+        async def write(frame: Any) -> bool:
+            nonlocal done
+            if isinstance(frame, LogMessage):
+                client.in_flight = frame.seq
+            try:
+                with anyio.fail_after(self.send_timeout):
+                    await connection.websocket.send_text(frame.to_json())
+            except Exception as exc:  # the frame stays for the next client (FAIL-1)
+                timed_out = isinstance(exc, TimeoutError)
+                connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
+                               "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
+                return False
+            finally:
+                client.in_flight = 0
+            if isinstance(frame, GapNotice):
+                done = max(done, frame.last_seq)
+            elif isinstance(frame, LogMessage):
+                done = max(done, frame.seq)
+            client.written = max(client.written, done)
+            return True
+
+        frames: list = [opening] if opening is not None else []
+        while True:
+            # The lock is held from one TAKE through writing what it gave to the next TAKE
+            # (which records it). It is let go only with everything written recorded, so a
+            # client replacing this one (it waits for the lock) starts after it (ORD-3); and
+            # it is let go as soon as someone waits for it, after the send in flight.
+            async with (_Unlocked() if locked else client.lock):
+                while True:
+                    for frame in frames:
+                        if connection.ended or not await write(frame):
+                            break
+                    frames = []
+                    if connection.ended or (not locked and client.lock.statistics().tasks_waiting):
+                        if done > client.cursor:
+                            await self._record(client, done)
+                        if connection.ended:
+                            return
+                        break  # the waiter goes first (anyio's Lock is fair), then on
+                    answer = await self._call("take", lambda: self._take(
+                        keys=[keys.meta, keys.owner, keys.log], args=[client.token, connection.epoch, done, *ttls]))
+                    status = int(answer[0])
+                    if status == 0:
+                        connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                        return
+                    if status == -1:
+                        client.resync = True
+                        return
+                    client.cursor = max(client.cursor, done)  # recorded by TAKE
+                    last, forgotten = int(answer[1]), int(answer[2])
+                    client.newest = max(client.newest, last)
+                    if status == 1:
+                        entry_epoch, message = message_from(task_id, answer[3], answer[4])
+                        if entry_epoch != connection.epoch:
+                            client.resync = True
+                            return
+                        frames = [*self._gap(task_id, done, message.seq, forgotten), message]
+                    elif last > done:  # nothing kept after done: the rest was dropped (or expired)
+                        frames = self._gap(task_id, done, last + 1, forgotten)
+                    else:
+                        return  # sent everything, all recorded
+            await anyio.lowlevel.checkpoint()
+
+    async def _record(self, client: _Client, through: int) -> None:
+        """ACK: the client was sent (or told) everything through ``through``."""
+        connection = client.connection
+        keys = client.keys
+        client.cursor = through
+        try:
+            answer = await self._call("acknowledge", lambda: self._ack(
+                keys=[keys.meta, keys.owner, keys.log],
+                args=[client.token, connection.epoch, through, self._ms(self.settings.task_ttl),
+                      self._ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
+        except RedisUnavailableError:
+            return  # the next acknowledgement carries it; the client has the frames
+        if int(answer) == 0:
+            connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+        elif int(answer) == -1:
+            client.resync = True
+
     async def _pump(self, client: _Client) -> None:
         """This socket's writer: what the reader read, in seq order, with gaps told."""
         connection = client.connection
@@ -591,6 +712,10 @@ class RedisConnectionManager:
                     if client.pending or connection.ended or client.resync:
                         continue
                     await client.wake.wait()
+                    continue
+                if self._pull:  # what the reader read only says there is more: take it from Redis
+                    client.pending.clear()
+                    await self._drain(client, client.cursor)
                     continue
                 frames: list = []
                 cursor = client.cursor
@@ -630,7 +755,8 @@ class RedisConnectionManager:
             with anyio.move_on_after(self.close_timeout):
                 self._busy += 1
                 try:
-                    await self._release(keys=[client.keys.owner], args=[client.token])
+                    await self._release(keys=[client.keys.owner, client.keys.meta, client.keys.log],
+                                        args=[client.token, self.settings.policy, self.settings.max_queue_size])
                 except self._errors:
                     pass  # the claim expires by itself (claim_ttl)
                 finally:

@@ -6,7 +6,9 @@ one node and a script may touch them all:
 * ``meta`` (hash): ``epoch`` (the incarnation, RDS-2), ``last`` (last seq), ``fin`` (seq of
   the ``finished`` message, 0 if none), ``sent`` (highest seq some client was sent or told
   about), ``forgotten`` (highest delivered seq trimmed away), ``dropped`` (count), ``fence``
-  (ownership counter, RDS-4), ``k``/``kseq`` (the last append's idempotency token).
+  (ownership counter, RDS-4), ``k``/``kseq``/``kst`` (the last append's idempotency token, its
+  seq, whether it was stored), ``writing`` (the seq a client is writing, outside the queue of
+  the policies other than drop-oldest: ``TAKE``).
   Its TTL (``meta_ttl``) is longer than the stream's, so the epoch outlives the history.
 * ``log`` (stream): one entry per message, entry ID ``<seq>-0``; fields ``e`` epoch, ``t``
   timestamp, ``l`` level, ``m`` text, ``p`` progress (``""`` for none, ``i:``/``f:``
@@ -17,11 +19,16 @@ one node and a script may touch them all:
 from __future__ import annotations
 
 # KEYS: meta, log. ARGV: candidate epoch, cap, log ttl ms, meta ttl ms, timestamp, level,
-# message, progress, finished ("0"/"1"), idempotency token.
-# Returns {"ok", epoch, seq, created(0/1), dropped seqs...} or {"finished", epoch, fin_seq}.
+# message, progress, finished ("0"/"1"), idempotency token, overflow policy ("drop-oldest",
+# "reject-newest", "coalesce-progress" or "custom"), a custom policy's decision ("" to ask,
+# "reject", or the seq of the queued message to evict), the state that decision was made on.
+# Returns {"ok", epoch, seq, created(0/1), stored(0/1: 0 when the message itself was rejected),
+# dropped seqs...}, {"finished", epoch, fin_seq}, or (a custom policy, queue full, no decision
+# for this very state) {"full", epoch, state, queued entries...}: nothing changed, no seq spent.
 APPEND = r"""
 local meta, log = KEYS[1], KEYS[2]
 local cap = tonumber(ARGV[2])
+local policy = ARGV[11]
 local epoch = redis.call('HGET', meta, 'epoch')
 local created = 0
 if not epoch then
@@ -31,50 +38,210 @@ if not epoch then
   created = 1
 elseif ARGV[10] ~= '' and redis.call('HGET', meta, 'k') == ARGV[10] then
   -- a retry of an append whose reply was lost: answer as the first time, append nothing
-  return {'ok', epoch, tonumber(redis.call('HGET', meta, 'kseq')), 0}
+  return {'ok', epoch, tonumber(redis.call('HGET', meta, 'kseq')), 0, tonumber(redis.call('HGET', meta, 'kst') or '1')}
 end
 local fin = tonumber(redis.call('HGET', meta, 'fin'))
 if fin > 0 then
   return {'finished', epoch, fin}
 end
-local seq = redis.call('HINCRBY', meta, 'last', 1)
-redis.call('XADD', log, seq .. '-0', 'e', epoch, 't', ARGV[5], 'l', ARGV[6], 'm', ARGV[7], 'p', ARGV[8], 'f', ARGV[9])
-if ARGV[9] == '1' then
-  redis.call('HSET', meta, 'fin', seq)
+local function seq_of(id)
+  return tonumber(string.match(id, '^(%d+)'))
 end
-if ARGV[10] ~= '' then
-  redis.call('HSET', meta, 'k', ARGV[10], 'kseq', seq)
+local function remember(seq, stored)
+  if ARGV[10] ~= '' then
+    redis.call('HSET', meta, 'k', ARGV[10], 'kseq', seq, 'kst', stored)
+  end
 end
-local result = {'ok', epoch, seq, created}
-local over = redis.call('XLEN', log) - cap
-if over > 0 then
-  -- The oldest entries give way. The newest (a finished message is always the newest:
-  -- nothing is appended after it) is never among them, since cap >= 1.
-  local old = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
-  local sent = tonumber(redis.call('HGET', meta, 'sent'))
-  local forgotten = tonumber(redis.call('HGET', meta, 'forgotten'))
-  local dropped = 0
-  for _, entry in ipairs(old) do
-    local s = tonumber(string.match(entry[1], '^(%d+)'))
-    if s == seq then
-      return redis.error_reply('tasktail: trimming would evict the message just appended')
+local function add(seq)
+  redis.call('XADD', log, seq .. '-0', 'e', epoch, 't', ARGV[5], 'l', ARGV[6], 'm', ARGV[7], 'p', ARGV[8], 'f', ARGV[9])
+  if ARGV[9] == '1' then
+    redis.call('HSET', meta, 'fin', seq)
+  end
+end
+if policy == 'drop-oldest' then
+  local seq = redis.call('HINCRBY', meta, 'last', 1)
+  add(seq)
+  remember(seq, 1)
+  local result = {'ok', epoch, seq, created, 1}
+  local over = redis.call('XLEN', log) - cap
+  if over > 0 then
+    -- The oldest entries give way. The newest (a finished message is always the newest:
+    -- nothing is appended after it) is never among them, since cap >= 1.
+    local old = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
+    local sent = tonumber(redis.call('HGET', meta, 'sent'))
+    local forgotten = tonumber(redis.call('HGET', meta, 'forgotten'))
+    local dropped = 0
+    for _, entry in ipairs(old) do
+      local s = seq_of(entry[1])
+      if s == seq then
+        return redis.error_reply('tasktail: trimming would evict the message just appended')
+      end
+      if s > sent then
+        dropped = dropped + 1
+        table.insert(result, s)
+      elseif s > forgotten then
+        forgotten = s
+      end
     end
-    if s > sent then
-      dropped = dropped + 1
-      table.insert(result, s)
-    elseif s > forgotten then
-      forgotten = s
+    redis.call('XTRIM', log, 'MAXLEN', cap)
+    redis.call('HSET', meta, 'forgotten', forgotten)
+    if dropped > 0 then
+      redis.call('HINCRBY', meta, 'dropped', dropped)
     end
   end
-  redis.call('XTRIM', log, 'MAXLEN', cap)
-  redis.call('HSET', meta, 'forgotten', forgotten)
-  if dropped > 0 then
-    redis.call('HINCRBY', meta, 'dropped', dropped)
+  redis.call('PEXPIRE', log, ARGV[3])
+  redis.call('PEXPIRE', meta, ARGV[4])
+  return result
+end
+-- Any other policy: the queue is what no client was sent (after `sent`), without the
+-- message a client is writing (`writing`, marked by TAKE): as the reference's in_flight,
+-- it is outside the queue and no policy can evict it (CAP-1).
+local sent = tonumber(redis.call('HGET', meta, 'sent'))
+local writing = tonumber(redis.call('HGET', meta, 'writing') or '0')
+local queue = {}
+for _, entry in ipairs(redis.call('XRANGE', log, '(' .. sent .. '-0', '+')) do
+  if seq_of(entry[1]) ~= writing then
+    table.insert(queue, entry)
+  end
+end
+local function field(entry, name)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == name then
+      return fields[i + 1]
+    end
+  end
+  return ''
+end
+local function progress_only(level, progress, finished)
+  return progress ~= '' and finished ~= '1' and (level == 'debug' or level == 'info')
+end
+local victim = nil  -- a queued entry that gives way; false: the incoming message is rejected
+if #queue >= cap then
+  if policy == 'reject-newest' then
+    -- CAP-4: the incoming is dropped, except a finished one, which replaces the newest queued
+    if ARGV[9] == '1' then
+      victim = queue[#queue]
+    else
+      victim = false
+    end
+  elseif policy == 'coalesce-progress' then
+    -- CAP-5: progress-only replaces a progress-only tail; otherwise the oldest gives way
+    local tail = queue[#queue]
+    if progress_only(ARGV[6], ARGV[8], ARGV[9])
+        and progress_only(field(tail, 'l'), field(tail, 'p'), field(tail, 'f')) then
+      victim = tail
+    else
+      victim = queue[1]
+    end
+  elseif policy == 'custom' then
+    -- The caller's policy object decides, on exactly this state (else it is asked again).
+    local state = redis.call('HGET', meta, 'last') .. ':' .. sent .. ':' .. writing
+    if ARGV[12] == '' or ARGV[13] ~= state then
+      local answer = {'full', epoch, state}
+      for _, entry in ipairs(queue) do
+        table.insert(answer, entry)
+      end
+      return answer
+    end
+    if ARGV[12] == 'reject' then
+      victim = false
+    else
+      for _, entry in ipairs(queue) do
+        if seq_of(entry[1]) == tonumber(ARGV[12]) then
+          victim = entry
+        end
+      end
+      if victim == nil then
+        return redis.error_reply('tasktail: the policy chose a message that is not queued')
+      end
+    end
+  else
+    return redis.error_reply('tasktail: unknown overflow policy ' .. policy)
+  end
+  if victim and field(victim, 'f') == '1' then
+    return redis.error_reply('tasktail: a finished message may not be evicted')
+  end
+  if victim == false and ARGV[9] == '1' then
+    return redis.error_reply('tasktail: a finished message may not be rejected')
+  end
+end
+local seq = redis.call('HINCRBY', meta, 'last', 1)
+local result = {'ok', epoch, seq, created, 1}
+if victim == false then
+  -- rejected: it spends its seq and is counted, as the reference's (GAP-1)
+  result[5] = 0
+  table.insert(result, seq)
+  remember(seq, 0)
+else
+  if victim then
+    redis.call('XDEL', log, victim[1])
+    table.insert(result, seq_of(victim[1]))
+  end
+  add(seq)
+  remember(seq, 1)
+end
+if #result > 5 then
+  redis.call('HINCRBY', meta, 'dropped', #result - 5)
+end
+-- Delivered history gives way so the stream keeps at most `cap` entries; a queued
+-- message never does (only the policy chooses those).
+local over = redis.call('XLEN', log) - cap
+if over > 0 then
+  local old = redis.call('XRANGE', log, '-', sent .. '-0', 'COUNT', over)
+  if #old > 0 then
+    local newest = seq_of(old[#old][1])
+    redis.call('XTRIM', log, 'MINID', (newest + 1) .. '-0')
+    if newest > tonumber(redis.call('HGET', meta, 'forgotten')) then
+      redis.call('HSET', meta, 'forgotten', newest)
+    end
   end
 end
 redis.call('PEXPIRE', log, ARGV[3])
 redis.call('PEXPIRE', meta, ARGV[4])
 return result
+"""
+
+# KEYS: meta, owner, log. ARGV: token, epoch, done (the highest seq this client was sent or
+# told), log ttl ms, meta ttl ms, claim ttl ms. For every policy but drop-oldest the writer
+# pulls: it records `done` as sent (fenced, as ACK) and takes the next entry after it,
+# marking it `writing` (in flight: APPEND's policies never evict it).
+# Returns {1, last, forgotten, entry id, entry fields}, {2, last, forgotten} (nothing after
+# done), {0} (no longer the owner: replaced) or {-1} (the incarnation is gone).
+TAKE = r"""
+local meta, owner, log = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('HGET', meta, 'epoch') ~= ARGV[2] then
+  return {-1}
+end
+if redis.call('GET', owner) ~= ARGV[1] then
+  return {0}
+end
+local done = tonumber(ARGV[3])
+if done > tonumber(redis.call('HGET', meta, 'sent')) then
+  redis.call('HSET', meta, 'sent', done)
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  local gone = done
+  if first then
+    gone = math.min(done, tonumber(string.match(first[1], '^(%d+)')) - 1)
+  end
+  if gone > tonumber(redis.call('HGET', meta, 'forgotten')) then
+    redis.call('HSET', meta, 'forgotten', gone)
+  end
+end
+redis.call('PEXPIRE', meta, ARGV[5])
+redis.call('PEXPIRE', owner, ARGV[6])
+local nxt = {}
+if redis.call('EXISTS', log) == 1 then
+  redis.call('PEXPIRE', log, ARGV[4])
+  nxt = redis.call('XRANGE', log, '(' .. done .. '-0', '+', 'COUNT', 1)
+end
+local m = redis.call('HMGET', meta, 'last', 'forgotten')
+if nxt[1] then
+  redis.call('HSET', meta, 'writing', tonumber(string.match(nxt[1][1], '^(%d+)')))
+  return {1, tonumber(m[1]), tonumber(m[2]), nxt[1][1], nxt[1][2]}
+end
+redis.call('HSET', meta, 'writing', 0)
+return {2, tonumber(m[1]), tonumber(m[2])}
 """
 
 # KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms,
@@ -154,12 +321,59 @@ end
 return 0
 """
 
-# KEYS: owner. ARGV: token. The client left: give the claim up if it is still ours.
+# KEYS: owner, meta, log. ARGV: token, overflow policy, cap. The client left: give the claim
+# up if it is still ours. A message it was writing (TAKE) is queued again, at the front (the
+# next client gets it: FAIL-1); if the queue is then over the cap, the newest message
+# re-enters through the policy, as in the reference (a policy object of the caller's cannot
+# be asked here: the oldest gives way, as the reference does with a broken answer).
 RELEASE = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
 end
-return 0
+redis.call('DEL', KEYS[1])
+local meta, log, policy, cap = KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', meta) == 0 then
+  return 1
+end
+local sent = tonumber(redis.call('HGET', meta, 'sent'))
+local writing = tonumber(redis.call('HGET', meta, 'writing') or '0')
+redis.call('HSET', meta, 'writing', 0)
+if writing <= sent or policy == 'drop-oldest' then
+  return 1
+end
+local queue = redis.call('XRANGE', log, '(' .. sent .. '-0', '+')
+if #queue <= cap then
+  return 1
+end
+local function field(entry, name)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == name then
+      return fields[i + 1]
+    end
+  end
+  return ''
+end
+local function progress_only(entry)
+  local level = field(entry, 'l')
+  return field(entry, 'p') ~= '' and field(entry, 'f') ~= '1' and (level == 'debug' or level == 'info')
+end
+local newest = queue[#queue]
+local victim = queue[1]  -- the oldest (the message put back)
+if policy == 'reject-newest' then
+  if field(newest, 'f') == '1' then
+    victim = queue[#queue - 1]
+  else
+    victim = newest
+  end
+elseif policy == 'coalesce-progress' then
+  if progress_only(newest) and progress_only(queue[#queue - 1]) then
+    victim = queue[#queue - 1]
+  end
+end
+redis.call('XDEL', log, victim[1])
+redis.call('HINCRBY', meta, 'dropped', 1)
+return 1
 """
 
 # KEYS: meta, log, owner, removed. ARGV: tombstone ttl ms. Returns {owner or "", queued
