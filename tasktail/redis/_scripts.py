@@ -98,11 +98,14 @@ end
 -- it is outside the queue and no policy can evict it (CAP-1).
 local sent = tonumber(redis.call('HGET', meta, 'sent'))
 local writing = tonumber(redis.call('HGET', meta, 'writing') or '0')
-local queue = {}
-for _, entry in ipairs(redis.call('XRANGE', log, '(' .. sent .. '-0', '+')) do
-  if seq_of(entry[1]) ~= writing then
-    table.insert(queue, entry)
+local function queued()
+  local queue = {}
+  for _, entry in ipairs(redis.call('XRANGE', log, '(' .. sent .. '-0', '+')) do
+    if seq_of(entry[1]) ~= writing then
+      table.insert(queue, entry)
+    end
   end
+  return queue
 end
 local function field(entry, name)
   local fields = entry[2]
@@ -116,26 +119,51 @@ end
 local function progress_only(level, progress, finished)
   return progress ~= '' and finished ~= '1' and (level == 'debug' or level == 'info')
 end
+-- Is the queue full? Without reading it: the stream holds delivered history (a prefix, at
+-- or below `sent`), the entry being written, then the queue, and is kept at most cap + 1
+-- long (the history gives way below), so the first two entries say how much history there is.
+local full = false
+local xlen = redis.call('XLEN', log)
+if xlen > cap + 1 then
+  full = #queued() >= cap  -- appended with another cap: count them
+elseif xlen >= cap then
+  local history = 0
+  for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 2)) do
+    if seq_of(entry[1]) <= sent then
+      history = history + 1
+    end
+  end
+  local inflight = 0
+  if writing > sent and #redis.call('XRANGE', log, writing .. '-0', writing .. '-0') == 1 then
+    inflight = 1
+  end
+  full = xlen - history - inflight >= cap
+end
 local victim = nil  -- a queued entry that gives way; false: the incoming message is rejected
-if #queue >= cap then
+if full then
+  local newest = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]  -- queued: the queue is full
   if policy == 'reject-newest' then
     -- CAP-4: the incoming is dropped, except a finished one, which replaces the newest queued
     if ARGV[9] == '1' then
-      victim = queue[#queue]
+      victim = newest
     else
       victim = false
     end
   elseif policy == 'coalesce-progress' then
     -- CAP-5: progress-only replaces a progress-only tail; otherwise the oldest gives way
-    local tail = queue[#queue]
     if progress_only(ARGV[6], ARGV[8], ARGV[9])
-        and progress_only(field(tail, 'l'), field(tail, 'p'), field(tail, 'f')) then
-      victim = tail
+        and progress_only(field(newest, 'l'), field(newest, 'p'), field(newest, 'f')) then
+      victim = newest
     else
-      victim = queue[1]
+      for _, entry in ipairs(redis.call('XRANGE', log, '(' .. sent .. '-0', '+', 'COUNT', 2)) do
+        if victim == nil and seq_of(entry[1]) ~= writing then
+          victim = entry
+        end
+      end
     end
   elseif policy == 'custom' then
     -- The caller's policy object decides, on exactly this state (else it is asked again).
+    local queue = queued()
     local state = redis.call('HGET', meta, 'last') .. ':' .. sent .. ':' .. writing
     if ARGV[12] == '' or ARGV[13] ~= state then
       local answer = {'full', epoch, state}

@@ -39,12 +39,17 @@ SUITE_CAPABILITIES = frozenset({"seq", "gaps", "close_replaced", "close_codes", 
                                 "resume", "adapter", "overflow"})
 #: capabilities not claimed, and why (their rules are UNSUPPORTED, never PASS)
 SUITE_NOT_CLAIMED: dict[str, str] = {
-    "expiry": "TTLs run on Redis's real clock and max_tasks is not carried (MEM-3/4, WIRE-3)",
+    "expiry": "TTLs run on Redis's real clock and max_tasks is not carried (MEM-3/4; WIRE-3's timestamps do come "
+              "from the injected clock, but it shares this capability): both would need a registry of every task "
+              "under the prefix, changed atomically with each append and claim (a key outside the task's hash "
+              "tag), and task_ttl=None (never expire), which the Redis settings refuse",
     "cancellation": "cancellation guarantees beyond 'a cancelled connect closes its socket with 1001' are not "
                     "carried (FAIL-3, CANC-*)",
     "threads": "threadsafe() is a SyncRedisProducer; THR-2's loop-thread errors are not carried (THR-*)",
     "statistics": "statistics() is not provided; task_statistics() sees one process only (GAP-2, STAT-1)",
-    "compact": "message_queues are views over read-ahead stream entries (MEM-2)",
+    "compact": "queued messages live in Redis (stream entries: the fields and the epoch, no encoded frame); "
+               "message_queues is this process's read-ahead, empty for a task with no client here, which is "
+               "where MEM-2's check looks (MEM-2)",
     "send_timeout": "send_log appends and returns, a writer delivers: the suite's send_timeout checks read the "
                     "status half a virtual second after send_log returned, before the timeout can fire",
 }

@@ -151,3 +151,19 @@ async def test_a_message_being_written_is_outside_the_queue_the_policy_chooses_f
         assert await manager.get_queued_message_count("t") == 0
     assert [f.get("message", f["type"]) for f in got] == ["a", "b", "gap"]
     assert (got[2]["first_seq"], got[2]["last_seq"], got[2]["reason"]) == (3, 3, "dropped")
+
+
+@pytest.mark.rule("RDS-1")
+async def test_a_stream_longer_than_the_cap_is_counted_not_guessed(redis_server):
+    """'Full' is read off the stream's first entries while it is at most cap + 1 long; a
+    stream an appender with a larger cap left longer is counted entry by entry."""
+    with SyncRedisProducer(redis_server.url, max_queue_size=4) as wide:
+        for text in "abcd":
+            wide.send_log("t", "info", text)
+    with SyncRedisProducer(redis_server.url, max_queue_size=2, overflow=RejectNewest()) as narrow:
+        assert narrow.send_log("t", "info", "e").seq == 5
+        assert narrow.send_log("t", "success", "done", None, True).seq == 6
+    with redis_py.Redis.from_url(redis_server.url, decode_responses=True) as r:
+        keys = Keys("tasktail", "t")
+        assert [f["m"] for _, f in r.xrange(keys.log)] == ["a", "b", "c", "done"]  # e rejected, d replaced
+        assert r.hget(keys.meta, "dropped") == "2"
