@@ -72,12 +72,18 @@ class Settings:
 
     __slots__ = ("max_queue_size", "task_ttl", "meta_ttl", "unavailable_timeout", "prefix", "overflow", "policy")
 
-    def __init__(self, *, max_queue_size: int = 1000, task_ttl: float = 3600.0, meta_ttl: float | None = None,
+    def __init__(self, *, max_queue_size: int = 1000, task_ttl: float | None = 3600.0, meta_ttl: float | None = None,
                  unavailable_timeout: float = 5.0, prefix: str = "tasktail", overflow: object = None) -> None:
         self.max_queue_size = _check_number("max_queue_size", max_queue_size, low=1, integer=True)
-        self.task_ttl = float(_check_number("task_ttl", task_ttl, low=0, integer=False, above=True))
-        meta_ttl = 4 * self.task_ttl if meta_ttl is None else meta_ttl
-        self.meta_ttl = float(_check_number("meta_ttl", meta_ttl, low=self.task_ttl, integer=False, above=True))
+        if task_ttl is None:  # nothing expires (MEM-3: task_ttl=None disables it): no key TTLs
+            if meta_ttl is not None:
+                raise ValueError(f"meta_ttl={show(meta_ttl)} is not allowed with task_ttl=None (no expiry); "
+                                 "expected None")
+            self.task_ttl = self.meta_ttl = None
+        else:
+            self.task_ttl = float(_check_number("task_ttl", task_ttl, low=0, integer=False, above=True))
+            meta_ttl = 4 * self.task_ttl if meta_ttl is None else meta_ttl
+            self.meta_ttl = float(_check_number("meta_ttl", meta_ttl, low=self.task_ttl, integer=False, above=True))
         self.unavailable_timeout = float(_check_number("unavailable_timeout", unavailable_timeout, low=0,
                                                        integer=False, above=True))
         if type(prefix) is not str or not prefix:
@@ -166,9 +172,13 @@ def _decode_progress(text: str) -> int | float | None:
 
 def append_args(settings: Settings, timestamp: float, level: str, message: str, progress: int | float | None,
                 finished: bool, token: str, decision: str = "", state: str = "") -> list:
-    return [new_epoch(), settings.max_queue_size, math.ceil(settings.task_ttl * 1000),
-            math.ceil(settings.meta_ttl * 1000), repr(timestamp), level, message, _encode_progress(progress),
+    return [new_epoch(), settings.max_queue_size, ttl_ms(settings.task_ttl), ttl_ms(settings.meta_ttl), repr(timestamp), level, message, _encode_progress(progress),
             "1" if finished else "0", token, settings.policy, decision, state]
+
+
+def ttl_ms(seconds: float | None) -> int:
+    """A key TTL for the scripts: milliseconds, 0 for none (the key persists)."""
+    return 0 if seconds is None else math.ceil(seconds * 1000)
 
 
 def _text(value: object) -> str:

@@ -26,6 +26,10 @@ Theory of operation (SPEC ``RDS-*``):
    claim whose incarnation is gone (Redis restarted without persistence, ``FLUSHALL``,
    expiry) makes the sender re-claim, send a ``reset`` frame (``WIRE-4``) and the new
    incarnation from its start (``RDS-2``). A crashed process's claims expire.
+6. Expiry runs on this manager's clock (``RDS-6``): it tracks the tasks it logged to or
+   connected; after its own calls, at most every ``task_ttl / 8``, one ``FORGET`` script per
+   tracked task forgets those nobody holds and idle for ``task_ttl`` (``act`` in the hash);
+   ``max_tasks`` forgets the oldest-tracked task nobody holds, or raises TaskLimitError.
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ from typing import Any
 import anyio
 
 from ..manager._core import Connection
+from ..manager._errors import TaskLimitError
 from ..manager._manager import _check_number
 from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
 from ..manager._stats import CloseCode, TaskStatistics
 from . import _scripts
-from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url
+from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url, ttl_ms, validated
 from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
@@ -125,9 +130,9 @@ class RedisConnectionManager:
     """
 
     def __init__(self, url: str, *, max_queue_size: int = 1000, send_timeout: float | None = 10.0,
-                 task_ttl: float = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
+                 task_ttl: float | None = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
                  close_timeout: float = 5.0, unavailable_timeout: float = 5.0, prefix: str = "tasktail",
-                 clock: Any = time.time, overflow: Any = None) -> None:
+                 clock: Any = time.time, overflow: Any = None, max_tasks: int | None = None) -> None:
         self.send_timeout = _check_number("send_timeout", send_timeout, low=0, integer=False, allow_none=True,
                                           above=True)
         self.claim_ttl = float(_check_number("claim_ttl", claim_ttl, low=0, integer=False, above=True))
@@ -135,6 +140,7 @@ class RedisConnectionManager:
                                                  above=True))
         if not callable(clock):
             raise TypeError(f"clock={clock!r} is not callable")
+        self.max_tasks = _check_number("max_tasks", max_tasks, low=1, integer=True, allow_none=True)
         self.url = url
         self.process_id = secrets.token_hex(6)
         self._control = f"{prefix}:proc:{self.process_id}"
@@ -145,6 +151,11 @@ class RedisConnectionManager:
         # drop-oldest: the writer sends what the reader read; any other policy: it pulls one
         # entry at a time with TAKE, which marks it in flight (the policies never evict it)
         self._pull = self.settings.policy != "drop-oldest"
+        # MEM-3/MEM-4 on this manager's clock: the tasks it appended to or connected, in the
+        # order it first did (kept only when task_ttl or max_tasks is set), swept lazily.
+        self._tracking = self.settings.task_ttl is not None or self.max_tasks is not None
+        self._tracked: dict[str, None] = {}
+        self._next_sweep = clock() + self.settings.task_ttl / 8 if self.settings.task_ttl is not None else math.inf
         self._errors = _connection_errors()
         coredis = require("coredis")
 
@@ -203,6 +214,7 @@ class RedisConnectionManager:
         self._claim, self._ack = s(_scripts.CLAIM), s(_scripts.ACK)
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
         self._remove_script, self._status = s(_scripts.REMOVE), s(_scripts.STATUS)
+        self._forget_script = s(_scripts.FORGET)
         self._notify_script = s(_scripts.NOTIFY)
         self._take = s(_scripts.TAKE)
         self._group = anyio.create_task_group()
@@ -275,7 +287,12 @@ class RedisConnectionManager:
         self._running()
         if type(task_id) is str and task_id in self._removing:
             await self._removing[task_id].wait()  # a disconnect of this process comes first
+        if self._tracking:  # a bad call raises first and changes nothing (VAL-1)
+            await self._admit(validated(task_id, level, message, progress, finished)[0])
         entry, epoch, dropped = await self._producer.append(task_id, level, message, progress, finished)
+        if self._tracking:
+            self._tracked.setdefault(entry.task_id)
+            await self._sweep_if_due()
         client = self._clients.get(entry.task_id)
         if client is not None and entry.seq not in dropped:  # what the reader must catch up with (quiescent)
             self._appended[entry.task_id] = (epoch, entry.seq)
@@ -305,6 +322,14 @@ class RedisConnectionManager:
             await websocket.accept()
         connection = _RedisConnection(websocket, task_id, 0, deque(), "")
         client = _Client(connection, keys)
+        if self._tracking:
+            try:
+                await self._admit(task_id)
+            except TaskLimitError:
+                connection.end(CloseCode.TRY_AGAIN_LATER, "too many tasks")
+                with anyio.CancelScope(shield=True):
+                    await self._close_socket(connection)
+                raise
         try:
             async with self._attaching(task_id), client.lock:
                 await self._attach(client, after_seq, epoch, stale_epoch=None, seen_epoch=seen_epoch)
@@ -315,6 +340,9 @@ class RedisConnectionManager:
                 await self._forget_client(client)
             raise
         self._running()
+        if self._tracking:
+            self._tracked.setdefault(task_id)
+            await self._sweep_if_due()
         self._group.start_soon(self._pump, client)
         return connection
 
@@ -327,6 +355,7 @@ class RedisConnectionManager:
         self._running()
         client = self._clients.pop(task_id, None)
         self._appended.pop(task_id, None)
+        self._tracked.pop(task_id, None)
         if client is not None:  # this process forgets the task now (DISC-1); Redis next
             self._by_log.pop(client.keys.log, None)
             client.connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
@@ -398,6 +427,71 @@ class RedisConnectionManager:
                 overflow=s.overflow)
         return self._sync_producer
 
+    # -- expiry on this manager's clock (MEM-3, MEM-4) --------------------------------------
+
+    async def _admit(self, task_id: str) -> None:
+        """Before this manager appends to or connects ``task_id``: if the task is new here
+        and ``max_tasks`` are tracked, expire stale tasks, then forget the oldest-created one
+        without a client, or raise TaskLimitError (nothing changed)."""
+        now = self._producer.clock()
+        limit = self.max_tasks
+        if limit is None or task_id in self._tracked or len(self._tracked) < limit:
+            return
+        await self._sweep(now)
+        for candidate in list(self._tracked):
+            if len(self._tracked) < limit:
+                return
+            if candidate in self._clients and not self._clients[candidate].connection.ended:
+                continue  # it has a client here
+            if await self._forget_task(candidate, now, "evict") != 0:
+                self._tracked.pop(candidate, None)
+        if len(self._tracked) >= limit:
+            raise TaskLimitError(task_id, limit)
+
+    async def _sweep_if_due(self) -> None:
+        """After a call's own activity, as the reference: at most every task_ttl / 8. The
+        call itself succeeded: a sweep Redis cannot answer now waits for the next one."""
+        now = self._producer.clock()
+        if now >= self._next_sweep:
+            try:
+                await self._sweep(now)
+            except (RedisUnavailableError, *self._redis_errors):
+                pass
+
+    async def _sweep(self, now: float) -> None:
+        """Forget the tracked tasks with no client and no activity for ``task_ttl`` seconds
+        of this manager's clock (MEM-3): one script per task, all in one pipeline."""
+        ttl = self.settings.task_ttl
+        if ttl is None:
+            return
+        self._next_sweep = now + ttl / 8
+        tasks = [t for t in self._tracked if t not in self._clients or self._clients[t].connection.ended]
+        if not tasks:
+            return
+
+        async def forget_all() -> list:
+            async with self._redis.pipeline(transaction=False, raise_on_error=False) as pipe:
+                requests = [self._forget_request(task_id, now, "expire", pipe) for task_id in tasks]
+            return [await request for request in requests]
+
+        self._busy += 1
+        try:
+            answers = await call_bounded("expire", self.settings.unavailable_timeout, self._errors, forget_all)
+        finally:
+            self._busy -= 1
+        for task_id, answer in zip(tasks, answers):
+            if not isinstance(answer, BaseException) and int(answer) != 0:
+                self._tracked.pop(task_id, None)
+
+    def _forget_request(self, task_id: str, now: float, mode: str, pipe: Any = None) -> Any:
+        keys = Keys(self.settings.prefix, task_id)
+        return self._forget_script(keys=[keys.meta, keys.log, keys.owner],
+                                   args=[repr(now), repr(self.settings.task_ttl or 0.0), mode],
+                                   **({"client": pipe} if pipe is not None else {}))
+
+    async def _forget_task(self, task_id: str, now: float, mode: str) -> int:
+        return int(await self._call("evict", lambda: self._forget_request(task_id, now, mode)))
+
     # -- attaching -------------------------------------------------------------------------
 
     async def _attach(self, client: _Client, after_seq: int | None, epoch: str | None,
@@ -417,8 +511,8 @@ class RedisConnectionManager:
                 old.poke()
         claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
             keys=[keys.meta, keys.log, keys.owner],
-            args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
-                  self._ms(settings.meta_ttl), secrets.token_hex(4)]))
+            args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), ttl_ms(settings.task_ttl),
+                  ttl_ms(settings.meta_ttl), secrets.token_hex(4), repr(self._producer.clock())]))
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
         client.newest = last
@@ -586,8 +680,8 @@ class RedisConnectionManager:
         try:
             answer = await self._call("acknowledge", lambda: self._ack(
                 keys=[keys.meta, keys.owner, keys.log],
-                args=[client.token, connection.epoch, client.cursor, self._ms(self.settings.task_ttl),
-                      self._ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
+                args=[client.token, connection.epoch, client.cursor, ttl_ms(self.settings.task_ttl),
+                      ttl_ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
         except RedisUnavailableError:
             return  # the next acknowledgement carries it; the client has the frames
         if int(answer) == 0:
@@ -605,7 +699,7 @@ class RedisConnectionManager:
         task_id = connection.task_id
         keys = client.keys
         settings = self.settings
-        ttls = [self._ms(settings.task_ttl), self._ms(settings.meta_ttl), self._ms(self.claim_ttl)]
+        ttls = [ttl_ms(settings.task_ttl), ttl_ms(settings.meta_ttl), self._ms(self.claim_ttl)]
 
         async def write(frame: Any) -> bool:
             nonlocal done
@@ -678,8 +772,8 @@ class RedisConnectionManager:
         try:
             answer = await self._call("acknowledge", lambda: self._ack(
                 keys=[keys.meta, keys.owner, keys.log],
-                args=[client.token, connection.epoch, through, self._ms(self.settings.task_ttl),
-                      self._ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
+                args=[client.token, connection.epoch, through, ttl_ms(self.settings.task_ttl),
+                      ttl_ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
         except RedisUnavailableError:
             return  # the next acknowledgement carries it; the client has the frames
         if int(answer) == 0:
@@ -756,7 +850,8 @@ class RedisConnectionManager:
                 self._busy += 1
                 try:
                     await self._release(keys=[client.keys.owner, client.keys.meta, client.keys.log],
-                                        args=[client.token, self.settings.policy, self.settings.max_queue_size])
+                                        args=[client.token, self.settings.policy, self.settings.max_queue_size,
+                                              repr(self._producer.clock())])
                 except self._errors:
                     pass  # the claim expires by itself (claim_ttl)
                 finally:
@@ -786,7 +881,7 @@ class RedisConnectionManager:
         keys = Keys(self.settings.prefix, task_id)
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
-                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[self._ms(self.settings.meta_ttl)]))
+                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[ttl_ms(self.settings.meta_ttl) or self._ms(max(self.claim_ttl * 10, 60.0))]))
             process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)

@@ -8,7 +8,8 @@ one node and a script may touch them all:
   about), ``forgotten`` (highest delivered seq trimmed away), ``dropped`` (count), ``fence``
   (ownership counter, RDS-4), ``k``/``kseq``/``kst`` (the last append's idempotency token, its
   seq, whether it was stored), ``writing`` (the seq a client is writing, outside the queue of
-  the policies other than drop-oldest: ``TAKE``).
+  the policies other than drop-oldest: ``TAKE``), ``act`` (the last activity, on the clock of
+  the producer or manager that acted: MEM-3).
   Its TTL (``meta_ttl``) is longer than the stream's, so the epoch outlives the history.
 * ``log`` (stream): one entry per message, entry ID ``<seq>-0``; fields ``e`` epoch, ``t``
   timestamp, ``l`` level, ``m`` text, ``p`` progress (``""`` for none, ``i:``/``f:``
@@ -26,6 +27,13 @@ from __future__ import annotations
 # dropped seqs...}, {"finished", epoch, fin_seq}, or (a custom policy, queue full, no decision
 # for this very state) {"full", epoch, state, queued entries...}: nothing changed, no seq spent.
 APPEND = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 local meta, log = KEYS[1], KEYS[2]
 local cap = tonumber(ARGV[2])
 local policy = ARGV[11]
@@ -62,6 +70,7 @@ if policy == 'drop-oldest' then
   local seq = redis.call('HINCRBY', meta, 'last', 1)
   add(seq)
   remember(seq, 1)
+  redis.call('HSET', meta, 'act', ARGV[5])
   local result = {'ok', epoch, seq, created, 1}
   local over = redis.call('XLEN', log) - cap
   if over > 0 then
@@ -89,8 +98,8 @@ if policy == 'drop-oldest' then
       redis.call('HINCRBY', meta, 'dropped', dropped)
     end
   end
-  redis.call('PEXPIRE', log, ARGV[3])
-  redis.call('PEXPIRE', meta, ARGV[4])
+  ttl(log, ARGV[3])
+  ttl(meta, ARGV[4])
   return result
 end
 -- Any other policy: the queue is what no client was sent (after `sent`), without the
@@ -195,6 +204,7 @@ if full then
   end
 end
 local seq = redis.call('HINCRBY', meta, 'last', 1)
+redis.call('HSET', meta, 'act', ARGV[5])
 local result = {'ok', epoch, seq, created, 1}
 if victim == false then
   -- rejected: it spends its seq and is counted, as the reference's (GAP-1)
@@ -225,8 +235,10 @@ if over > 0 then
     end
   end
 end
-redis.call('PEXPIRE', log, ARGV[3])
-redis.call('PEXPIRE', meta, ARGV[4])
+if redis.call('EXISTS', log) == 1 then
+  ttl(log, ARGV[3])
+end
+ttl(meta, ARGV[4])
 return result
 """
 
@@ -237,6 +249,13 @@ return result
 # Returns {1, last, forgotten, entry id, entry fields}, {2, last, forgotten} (nothing after
 # done), {0} (no longer the owner: replaced) or {-1} (the incarnation is gone).
 TAKE = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 local meta, owner, log = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[2] then
   return {-1}
@@ -256,11 +275,11 @@ if done > tonumber(redis.call('HGET', meta, 'sent')) then
     redis.call('HSET', meta, 'forgotten', gone)
   end
 end
-redis.call('PEXPIRE', meta, ARGV[5])
+ttl(meta, ARGV[5])
 redis.call('PEXPIRE', owner, ARGV[6])
 local nxt = {}
 if redis.call('EXISTS', log) == 1 then
-  redis.call('PEXPIRE', log, ARGV[4])
+  ttl(log, ARGV[4])
   nxt = redis.call('XRANGE', log, '(' .. done .. '-0', '+', 'COUNT', 1)
 end
 local m = redis.call('HMGET', meta, 'last', 'forgotten')
@@ -274,10 +293,18 @@ return {2, tonumber(m[1]), tonumber(m[2])}
 
 # KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms,
 # nonce (a fence restarts with each incarnation: the nonce keeps every token distinct, so an
-# old incarnation's client can never release or acknowledge with a new owner's token).
+# old incarnation's client can never release or acknowledge with a new owner's token), now
+# (the manager's clock: the task's last activity, MEM-3). A ttl of 0: no expiry.
 # Makes the caller the task's one client (creating the incarnation if there is none).
 # Returns {epoch, last, sent, forgotten, fence token, previous owner or "", fin}.
 CLAIM = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 local meta, log, owner = KEYS[1], KEYS[2], KEYS[3]
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
@@ -289,9 +316,10 @@ local fence = redis.call('HINCRBY', meta, 'fence', 1)
 local token = fence .. ' ' .. ARGV[1] .. ' ' .. ARGV[6]
 local previous = redis.call('GET', owner) or ''
 redis.call('SET', owner, token, 'PX', ARGV[2])
-redis.call('PEXPIRE', meta, ARGV[5])
+redis.call('HSET', meta, 'act', ARGV[7])
+ttl(meta, ARGV[5])
 if redis.call('EXISTS', log) == 1 then
-  redis.call('PEXPIRE', log, ARGV[4])
+  ttl(log, ARGV[4])
 end
 local m = redis.call('HMGET', meta, 'last', 'sent', 'forgotten', 'fin')
 return {epoch, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), token, previous, tonumber(m[4])}
@@ -301,6 +329,13 @@ return {epoch, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), token, previous, 
 # The owner records that it sent (or told) everything through seq.
 # Returns 1, 0 (no longer the owner: replaced) or -1 (the incarnation is gone).
 ACK = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 local meta, owner, log = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[2] then
   return -1
@@ -322,10 +357,10 @@ if seq > tonumber(redis.call('HGET', meta, 'sent')) then
     redis.call('HSET', meta, 'forgotten', gone)
   end
 end
-redis.call('PEXPIRE', meta, ARGV[5])
+ttl(meta, ARGV[5])
 redis.call('PEXPIRE', owner, ARGV[6])
 if redis.call('EXISTS', log) == 1 then
-  redis.call('PEXPIRE', log, ARGV[4])
+  ttl(log, ARGV[4])
 end
 return 1
 """
@@ -349,7 +384,8 @@ end
 return 0
 """
 
-# KEYS: owner, meta, log. ARGV: token, overflow policy, cap. The client left: give the claim
+# KEYS: owner, meta, log. ARGV: token, overflow policy, cap, now (the manager's clock: the
+# task's last activity, MEM-3). The client left: give the claim
 # up if it is still ours. A message it was writing (TAKE) is queued again, at the front (the
 # next client gets it: FAIL-1); if the queue is then over the cap, the newest message
 # re-enters through the policy, as in the reference (a policy object of the caller's cannot
@@ -365,7 +401,7 @@ if redis.call('EXISTS', meta) == 0 then
 end
 local sent = tonumber(redis.call('HGET', meta, 'sent'))
 local writing = tonumber(redis.call('HGET', meta, 'writing') or '0')
-redis.call('HSET', meta, 'writing', 0)
+redis.call('HSET', meta, 'writing', 0, 'act', ARGV[4])
 if writing <= sent or policy == 'drop-oldest' then
   return 1
 end
@@ -441,6 +477,28 @@ if inflight > from and #redis.call('XRANGE', KEYS[2], inflight .. '-0', inflight
   queued = queued + 1
 end
 return {1, tonumber(m[2]), tonumber(m[3]), queued}
+"""
+
+# KEYS: meta, log, owner. ARGV: now, task ttl (seconds), "expire" or "evict". Forgets a task
+# with no client (no owner): "expire" only if its last activity (`act`, the managers' clock)
+# is task_ttl or more before now (MEM-3), "evict" regardless (MEM-4). Returns 1 (forgotten),
+# 0 (kept: it has a client, or it was active since) or -1 (it was gone already).
+FORGET = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  return -1
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
+if ARGV[3] == 'expire' then
+  local act = tonumber(redis.call('HGET', KEYS[1], 'act') or '0')
+  if tonumber(ARGV[1]) - act < tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 """
 
 # KEYS: a process's control stream. ARGV: op, task id, token, ttl ms.

@@ -28,21 +28,15 @@ __all__ = ["redis_factory", "NOT_RUN", "SUITE_CAPABILITIES", "SUITE_NOT_CLAIMED"
 
 #: rules whose vectors are not played against Redis, and why (SPEC §14 "Not carried")
 NOT_RUN: dict[str, str] = {
-    "MEM-3": "Redis expires keys on its own real clock: a virtual 'advance' past task_ttl cannot expire them",
-    "MEM-4": "max_tasks is not carried: Redis's own maxmemory bounds memory",
     "RES-2": "history_size is not carried: the stream itself is the resumable history (RDS-2, RDS-3)",
 }
 
 
 #: what the Redis backend claims before the conformance suite (``check_connection_manager``)
 SUITE_CAPABILITIES = frozenset({"seq", "gaps", "close_replaced", "close_codes", "detach", "finish", "validation",
-                                "resume", "adapter", "overflow"})
+                                "resume", "adapter", "overflow", "expiry"})
 #: capabilities not claimed, and why (their rules are UNSUPPORTED, never PASS)
 SUITE_NOT_CLAIMED: dict[str, str] = {
-    "expiry": "TTLs run on Redis's real clock and max_tasks is not carried (MEM-3/4; WIRE-3's timestamps do come "
-              "from the injected clock, but it shares this capability): both would need a registry of every task "
-              "under the prefix, changed atomically with each append and claim (a key outside the task's hash "
-              "tag), and task_ttl=None (never expire), which the Redis settings refuse",
     "cancellation": "cancellation guarantees beyond 'a cancelled connect closes its socket with 1001' are not "
                     "carried (FAIL-3, CANC-*)",
     "threads": "threadsafe() is a SyncRedisProducer; THR-2's loop-thread errors are not carried (THR-*)",
@@ -160,23 +154,18 @@ class _Hosted(_Held):
 def cannot_run(vector: dict[str, Any]) -> str | None:
     """Why ``vector`` cannot be played against the Redis backend (None: it can)."""
     setup = vector.get("setup", {})
-    if setup.get("max_tasks") is not None:
-        return NOT_RUN["MEM-4"]
     if vector.get("id") in HISTORY_BOUND:
         return f"history_size={setup.get('history_size')}: " + NOT_RUN["RES-2"]
-    if "MEM-3" in vector.get("rules", ()):
-        return NOT_RUN["MEM-3"]
     return None
 
 
 def redis_factory(url: str, *, hosted: bool = False, **defaults: Any) -> Callable[..., RedisConnectionManager]:
     """A harness factory: ``factory(max_queue_size=..., **config)`` -> an unstarted manager
     on a fresh prefix; ``overflow`` is a policy object or (as the vectors give it) a built-in
-    policy's name; ``history_size`` and ``max_tasks`` are accepted and not carried
-    (``cannot_run`` keeps the vectors that need them out)."""
+    policy's name; ``history_size`` is accepted and not carried (``cannot_run`` keeps the
+    vectors that need it out)."""
 
-    def factory(max_queue_size: int = 1000, *, history_size: Any = None, max_tasks: Any = None,
-                **config: Any) -> RedisConnectionManager:
+    def factory(max_queue_size: int = 1000, *, history_size: Any = None, **config: Any) -> RedisConnectionManager:
         if isinstance(config.get("overflow"), str):
             from tasktail.vectors._corpus import with_policy
 

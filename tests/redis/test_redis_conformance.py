@@ -16,7 +16,7 @@ from tasktail.redis.conformance import (
 from tasktail.vectors._corpus import load, per_rule, run
 
 #: what the Redis backend does not carry (SPEC §14), so its vectors are not run: UNSUPPORTED
-NOT_RUN_RULES = {"MEM-3", "MEM-4", "RES-2"}
+NOT_RUN_RULES = {"RES-2"}
 #: rules some of whose vectors are NON-STRICT only because disconnect cannot count what it
 #: discarded (RDS-6: it returns 0); every frame and every other answer is the reference's
 NON_STRICT_RULES = {"CLOSE-1", "DISC-1", "DISC-2", "DISC-3", "FAIL-2", "LOCK-3", "RES-4", "WIRE-4"}
