@@ -675,19 +675,7 @@ class RedisConnectionManager:
             client.in_flight = 0
         if through <= client.cursor:
             return  # only an opening frame: nothing to record
-        client.cursor = through
-        keys = client.keys
-        try:
-            answer = await self._call("acknowledge", lambda: self._ack(
-                keys=[keys.meta, keys.owner, keys.log],
-                args=[client.token, connection.epoch, client.cursor, ttl_ms(self.settings.task_ttl),
-                      ttl_ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
-        except RedisUnavailableError:
-            return  # the next acknowledgement carries it; the client has the frames
-        if int(answer) == 0:
-            connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
-        elif int(answer) == -1:
-            client.resync = True
+        await self._record(client, through)
 
     async def _drain(self, client: _Client, done: int, opening: Any = None, *, locked: bool = False) -> None:
         """Pull mode (every policy but drop-oldest): record what was sent and take the next

@@ -114,6 +114,10 @@ async def test_a_broken_policy_answer_raises_policy_error_and_changes_nothing_in
             with pytest.raises(PolicyError) as raised:
                 await producer.send_log("t", "success", "done", None, True)
             assert what in str(raised.value) and "nothing was logged" in str(raised.value)
+            with SyncRedisProducer(redis_server.url, max_queue_size=1, overflow=policy) as sync:
+                with pytest.raises(PolicyError) as raised_sync:
+                    sync.send_log("t", "success", "done", None, True)
+            assert str(raised_sync.value) == str(raised.value)
             assert (r.hgetall(keys.meta), r.xrange(keys.log)) == before  # no seq spent, nothing stored
         policy.answer = 0  # now a valid answer: the call goes through, with the next seq
         assert (await producer.send_log("t", "success", "done", None, True)).seq == 2
