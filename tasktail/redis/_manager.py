@@ -127,6 +127,9 @@ class RedisConnectionManager:
     ``get_connection_status`` and ``get_queued_message_count`` ask Redis, so they are
     coroutines here. ``active_connections``, ``message_queues`` and ``connection_locks``
     are this process's: its sockets, what its reader read and not yet sent, its send locks.
+    ``overflow`` takes the reference's policy objects (built-ins run inside the append
+    script); ``task_ttl`` (None: never) and ``max_tasks`` apply on ``clock`` to the tasks
+    this manager logged to or connected (``RDS-6``).
     """
 
     def __init__(self, url: str, *, max_queue_size: int = 1000, send_timeout: float | None = 10.0,

@@ -171,3 +171,22 @@ async def test_a_stream_longer_than_the_cap_is_counted_not_guessed(redis_server)
         keys = Keys("tasktail", "t")
         assert [f["m"] for _, f in r.xrange(keys.log)] == ["a", "b", "c", "done"]  # e rejected, d replaced
         assert r.hget(keys.meta, "dropped") == "2"
+
+
+@pytest.mark.rule("RDS-3")
+async def test_a_producer_in_another_process_sees_the_message_being_written(redis_server):
+    """The in-flight mark lives in Redis (``writing``): a producer elsewhere, with the same
+    policy, leaves the message a client is writing out of the queue it judges full."""
+    async with RedisConnectionManager(redis_server.url, max_queue_size=1, overflow=RejectNewest()) as manager:
+        gate = Gate()
+        ws = FakeWebSocket(gate)
+        await manager.connect(ws, "t")
+        with SyncRedisProducer(redis_server.url, max_queue_size=1, overflow=RejectNewest()) as elsewhere:
+            elsewhere.send_log("t", "info", "a")
+            with anyio.fail_after(BOUND):
+                await gate.wait_pending()  # "a" is being written
+            assert [elsewhere.send_log("t", "info", text).seq for text in "bc"] == [2, 3]
+        gate.open()
+        got = await frames(ws, 3)
+    assert [f.get("message", f["type"]) for f in got] == ["a", "b", "gap"]
+    assert (got[2]["first_seq"], got[2]["count"], got[2]["reason"]) == (3, 1, "dropped")
