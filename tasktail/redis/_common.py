@@ -8,7 +8,7 @@ import random
 import secrets
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from ..manager._errors import TaskFinishedError, TasktailError
+from ..manager._errors import PolicyError, TaskFinishedError, TasktailError
 from ..manager._message import (
     LEVELS,
     LogMessage,
@@ -17,11 +17,13 @@ from ..manager._message import (
     check_message,
     check_progress,
     check_task_id,
+    show,
 )
+from ..manager._policies import CoalesceProgress, DropOldest, RejectNewest
 from ..manager._manager import _check_number
 
 __all__ = ["RedisUnavailableError", "Keys", "Settings", "shown_url", "validated", "append_args", "message_from",
-           "result_message", "backoff_delays", "new_epoch"]
+           "result_message", "backoff_delays", "new_epoch", "check_overflow", "choose", "full_queue"]
 
 
 class RedisUnavailableError(TasktailError, ConnectionError):
@@ -68,19 +70,80 @@ class Keys:
 class Settings:
     """Validated configuration shared by producers and the manager."""
 
-    __slots__ = ("max_queue_size", "task_ttl", "meta_ttl", "unavailable_timeout", "prefix")
+    __slots__ = ("max_queue_size", "task_ttl", "meta_ttl", "unavailable_timeout", "prefix", "overflow", "policy")
 
-    def __init__(self, *, max_queue_size: int = 1000, task_ttl: float = 3600.0, meta_ttl: float | None = None,
-                 unavailable_timeout: float = 5.0, prefix: str = "tasktail") -> None:
+    def __init__(self, *, max_queue_size: int = 1000, task_ttl: float | None = 3600.0, meta_ttl: float | None = None,
+                 unavailable_timeout: float = 5.0, prefix: str = "tasktail", overflow: object = None) -> None:
         self.max_queue_size = _check_number("max_queue_size", max_queue_size, low=1, integer=True)
-        self.task_ttl = float(_check_number("task_ttl", task_ttl, low=0, integer=False, above=True))
-        meta_ttl = 4 * self.task_ttl if meta_ttl is None else meta_ttl
-        self.meta_ttl = float(_check_number("meta_ttl", meta_ttl, low=self.task_ttl, integer=False, above=True))
+        if task_ttl is None:  # nothing expires (MEM-3: task_ttl=None disables it): no key TTLs
+            if meta_ttl is not None:
+                raise ValueError(f"meta_ttl={show(meta_ttl)} is not allowed with task_ttl=None (no expiry); "
+                                 "expected None")
+            self.task_ttl = self.meta_ttl = None
+        else:
+            self.task_ttl = float(_check_number("task_ttl", task_ttl, low=0, integer=False, above=True))
+            meta_ttl = 4 * self.task_ttl if meta_ttl is None else meta_ttl
+            self.meta_ttl = float(_check_number("meta_ttl", meta_ttl, low=self.task_ttl, integer=False, above=True))
         self.unavailable_timeout = float(_check_number("unavailable_timeout", unavailable_timeout, low=0,
                                                        integer=False, above=True))
         if type(prefix) is not str or not prefix:
             raise TypeError(f"prefix={prefix!r}: expected a non-empty str")
         self.prefix = prefix
+        #: the policy object (as given: DropOldest() for None) and how the append script runs it
+        self.overflow, self.policy = check_overflow(overflow)
+
+
+#: the reference's built-in policies, run inside the append script (SPEC RDS-1, CAP-3..5)
+BUILT_IN_POLICIES = {DropOldest: "drop-oldest", RejectNewest: "reject-newest", CoalesceProgress: "coalesce-progress"}
+
+
+def check_overflow(overflow: object) -> tuple[object, str]:
+    """``overflow`` as the Redis backend runs it: (the policy, the script's mode). The
+    built-in policies (exactly these classes) run inside the append script; any other
+    object with ``choose_victim`` is asked in Python on the queue the script returns, and
+    its answer is applied only to that very state (else it is asked again)."""
+    if overflow is None:
+        return DropOldest(), "drop-oldest"
+    mode = BUILT_IN_POLICIES.get(type(overflow))
+    if mode is not None:
+        return overflow, mode
+    if callable(getattr(overflow, "choose_victim", None)):
+        return overflow, "custom"
+    raise TypeError(f"overflow={show(overflow)} has no choose_victim(queue, incoming) method; expected None "
+                    "(drop-oldest), DropOldest(), RejectNewest(), CoalesceProgress() or a policy object with "
+                    "choose_victim(queue, incoming)")
+
+
+def choose(policy: object, queue: list[LogMessage], incoming: LogMessage) -> str:
+    """Ask a policy object (not a built-in) for its victim, as the reference's core asks it:
+    an answer that breaks the contract raises PolicyError (nothing was logged, CAP-2).
+    Returns the append script's decision: ``"reject"`` or the seq of the queued victim."""
+    victim = policy.choose_victim(queue, incoming)  # type: ignore[attr-defined]
+    if victim is None:
+        if incoming.finished:
+            raise PolicyError(policy, "rejected a finished message")
+        return "reject"
+    if type(victim) is not int:
+        raise PolicyError(policy, f"returned {show(victim)} of type {type(victim).__name__}, not None or an int")
+    if not -len(queue) <= victim < len(queue):
+        raise PolicyError(policy, f"chose index {show(victim)} in a queue of {len(queue)}")
+    if queue[victim].finished:
+        raise PolicyError(policy, "chose to evict a finished message")
+    return str(queue[victim].seq)
+
+
+def full_queue(result: list, task_id: str) -> tuple[str, int, list[LogMessage]]:
+    """A ``full`` answer of the append script: (the state it describes, the next seq, the queue)."""
+    state = _text(result[2])
+    queue = [message_from(task_id, _text(entry[0]), _pairs(entry[1]))[1] for entry in result[3:]]
+    return state, int(state.partition(":")[0]) + 1, queue
+
+
+def _pairs(fields: object) -> dict:
+    if isinstance(fields, dict):
+        return fields
+    items = [_text(x) for x in fields]  # type: ignore[union-attr]
+    return dict(zip(items[::2], items[1::2]))
 
 
 def validated(task_id: object, level: object, message: object, progress: object,
@@ -108,10 +171,14 @@ def _decode_progress(text: str) -> int | float | None:
 
 
 def append_args(settings: Settings, timestamp: float, level: str, message: str, progress: int | float | None,
-                finished: bool, token: str) -> list:
-    return [new_epoch(), settings.max_queue_size, math.ceil(settings.task_ttl * 1000),
-            math.ceil(settings.meta_ttl * 1000), repr(timestamp), level, message, _encode_progress(progress),
-            "1" if finished else "0", token]
+                finished: bool, token: str, decision: str = "", state: str = "") -> list:
+    return [new_epoch(), settings.max_queue_size, ttl_ms(settings.task_ttl), ttl_ms(settings.meta_ttl), repr(timestamp), level, message, _encode_progress(progress),
+            "1" if finished else "0", token, settings.policy, decision, state]
+
+
+def ttl_ms(seconds: float | None) -> int:
+    """A key TTL for the scripts: milliseconds, 0 for none (the key persists)."""
+    return 0 if seconds is None else math.ceil(seconds * 1000)
 
 
 def _text(value: object) -> str:
@@ -120,18 +187,21 @@ def _text(value: object) -> str:
 
 def result_message(result: list, task_id: str, timestamp: float, level: str, message: str,
                    progress: int | float | None, finished: bool) -> tuple[LogMessage, str, list[int]]:
-    """The script's answer as the LogMessage, its epoch and the seqs trimming dropped."""
+    """The script's answer as the LogMessage, its epoch and the seqs the policy dropped (the
+    message's own seq among them when it was rejected)."""
     status = _text(result[0])
     if status == "finished":
         raise TaskFinishedError(task_id, int(result[2]))
     seq = int(result[2])
-    return (LogMessage(task_id, seq, timestamp, level, message, progress, finished), _text(result[1]),
-            [int(s) for s in result[4:]])
+    dropped = [int(s) for s in result[5:]]
+    if int(result[4]) == 0 and seq not in dropped:  # a retry's answer: rejected the first time
+        dropped.append(seq)
+    return (LogMessage(task_id, seq, timestamp, level, message, progress, finished), _text(result[1]), dropped)
 
 
-def message_from(task_id: str, entry_id: str, fields: dict) -> tuple[str, LogMessage]:
+def message_from(task_id: str, entry_id: str, fields: object) -> tuple[str, LogMessage]:
     """A stream entry as (its epoch, the LogMessage)."""
-    get = fields.get
+    get = _pairs(fields).get
     return _text(get("e", "")), LogMessage(
         task_id, int(_text(entry_id).partition("-")[0]), float(_text(get("t"))), LEVELS[_text(get("l"))],
         _text(get("m")), _decode_progress(_text(get("p", ""))), _text(get("f")) == "1")

@@ -3,8 +3,8 @@
 Theory of operation (SPEC ``RDS-*``):
 
 1. Redis is the only state that matters. A message is appended by one Lua script
-   (``_scripts.APPEND``): next seq, ``XADD <seq>-0``, exact trim to ``max_queue_size``,
-   TTLs; it returns the seqs the trim dropped. Producers in any process use the same
+   (``_scripts.APPEND``): next seq, ``XADD <seq>-0``, the overflow policy (drop-oldest: exact
+   trim to ``max_queue_size``), TTLs; it returns the seqs the policy dropped. Producers in any process use the same
    script (``RedisProducer``, ``SyncRedisProducer``); ``send_log`` here is one of them.
 2. A client is attached by ``CLAIM`` (one script): it creates the incarnation if there is
    none, takes a fencing token and records ``owner = "<fence> <process> <nonce>"`` (the
@@ -19,11 +19,17 @@ Theory of operation (SPEC ``RDS-*``):
    one ``XREAD BLOCK``; a sender task per socket writes (a slow client holds up only
    itself, ``ISO-1``), checks each entry's epoch, tells seq jumps as ``dropped`` gaps and
    acknowledges what it sent (``sent`` in the task's hash, checked against the token).
+   With any other policy the sender pulls instead (``_drain``): ``TAKE`` records what it
+   sent and marks the next entry in flight, so the policy never evicts it.
 5. Every ``claim_ttl / 3`` (and after Redis comes back) the reader starts a renewal of all
    its claims in one pipeline, beside it (it goes straight back to ``XREAD``); a
    claim whose incarnation is gone (Redis restarted without persistence, ``FLUSHALL``,
    expiry) makes the sender re-claim, send a ``reset`` frame (``WIRE-4``) and the new
    incarnation from its start (``RDS-2``). A crashed process's claims expire.
+6. Expiry runs on this manager's clock (``RDS-6``): it tracks the tasks it logged to or
+   connected; after its own calls, at most every ``task_ttl / 8``, one ``FORGET`` script per
+   tracked task forgets those nobody holds and idle for ``task_ttl`` (``act`` in the hash);
+   ``max_tasks`` forgets the oldest-tracked task nobody holds, or raises TaskLimitError.
 """
 
 from __future__ import annotations
@@ -39,11 +45,12 @@ from typing import Any
 import anyio
 
 from ..manager._core import Connection
+from ..manager._errors import TaskLimitError
 from ..manager._manager import _check_number
 from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
 from ..manager._stats import CloseCode, TaskStatistics
 from . import _scripts
-from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url
+from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url, ttl_ms, validated
 from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
@@ -53,11 +60,12 @@ class _RedisConnection(Connection):
     """A connection as this I/O layer keeps it: the core's fields, and whether the close
     frame has been sent (the sans-IO core keeps no I/O fields)."""
 
-    __slots__ = ("socket_closed",)
+    __slots__ = ("socket_closed", "detached")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.socket_closed = False
+        self.detached = False  # detach ended it: the caller (the adapter) closes the socket, if anyone
 
 
 class _Client:
@@ -86,6 +94,16 @@ class _Client:
         self.wake.set()
 
 
+class _Unlocked:
+    """No lock: the caller holds the client's lock already (``_attach``)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        return None
+
+
 class _View(Mapping):
     """A read-only live view over this process's clients (the seed's attribute names)."""
 
@@ -109,12 +127,15 @@ class RedisConnectionManager:
     ``get_connection_status`` and ``get_queued_message_count`` ask Redis, so they are
     coroutines here. ``active_connections``, ``message_queues`` and ``connection_locks``
     are this process's: its sockets, what its reader read and not yet sent, its send locks.
+    ``overflow`` takes the reference's policy objects (built-ins run inside the append
+    script); ``task_ttl`` (None: never) and ``max_tasks`` apply on ``clock`` to the tasks
+    this manager logged to or connected (``RDS-6``).
     """
 
     def __init__(self, url: str, *, max_queue_size: int = 1000, send_timeout: float | None = 10.0,
-                 task_ttl: float = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
+                 task_ttl: float | None = 3600.0, meta_ttl: float | None = None, claim_ttl: float = 10.0,
                  close_timeout: float = 5.0, unavailable_timeout: float = 5.0, prefix: str = "tasktail",
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, overflow: Any = None, max_tasks: int | None = None) -> None:
         self.send_timeout = _check_number("send_timeout", send_timeout, low=0, integer=False, allow_none=True,
                                           above=True)
         self.claim_ttl = float(_check_number("claim_ttl", claim_ttl, low=0, integer=False, above=True))
@@ -122,12 +143,22 @@ class RedisConnectionManager:
                                                  above=True))
         if not callable(clock):
             raise TypeError(f"clock={clock!r} is not callable")
+        self.max_tasks = _check_number("max_tasks", max_tasks, low=1, integer=True, allow_none=True)
         self.url = url
         self.process_id = secrets.token_hex(6)
         self._control = f"{prefix}:proc:{self.process_id}"
         self._producer = RedisProducer(url, clock=clock, max_queue_size=max_queue_size, task_ttl=task_ttl,
-                                       meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix)
+                                       meta_ttl=meta_ttl, unavailable_timeout=unavailable_timeout, prefix=prefix,
+                                       overflow=overflow)
         self.settings = self._producer.settings  # validated once, shared (RDS-7)
+        # drop-oldest: the writer sends what the reader read; any other policy: it pulls one
+        # entry at a time with TAKE, which marks it in flight (the policies never evict it)
+        self._pull = self.settings.policy != "drop-oldest"
+        # MEM-3/MEM-4 on this manager's clock: the tasks it appended to or connected, in the
+        # order it first did (kept only when task_ttl or max_tasks is set), swept lazily.
+        self._tracking = self.settings.task_ttl is not None or self.max_tasks is not None
+        self._tracked: dict[str, None] = {}
+        self._next_sweep = clock() + self.settings.task_ttl / 8 if self.settings.task_ttl is not None else math.inf
         self._errors = _connection_errors()
         coredis = require("coredis")
 
@@ -138,6 +169,7 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
+        self._letting_go: set[str] = set()  # claims of ended local clients, being released
         self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users, fence]: _attaching
         # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
         # XREAD waits on, the last seq this process appended per task, wake notices.
@@ -161,6 +193,11 @@ class RedisConnectionManager:
     def max_queue_size(self) -> int:
         return self.settings.max_queue_size
 
+    @property
+    def overflow(self) -> Any:
+        """The overflow policy (SPEC CAP-3..5): built-ins run inside the append script."""
+        return self.settings.overflow
+
     # -- lifetime ----------------------------------------------------------------------
 
     async def __aenter__(self) -> RedisConnectionManager:
@@ -180,7 +217,9 @@ class RedisConnectionManager:
         self._claim, self._ack = s(_scripts.CLAIM), s(_scripts.ACK)
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
         self._remove_script, self._status = s(_scripts.REMOVE), s(_scripts.STATUS)
+        self._forget_script = s(_scripts.FORGET)
         self._notify_script = s(_scripts.NOTIFY)
+        self._take = s(_scripts.TAKE)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._reader)
@@ -251,9 +290,14 @@ class RedisConnectionManager:
         self._running()
         if type(task_id) is str and task_id in self._removing:
             await self._removing[task_id].wait()  # a disconnect of this process comes first
-        entry, epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+        if self._tracking:  # a bad call raises first and changes nothing (VAL-1)
+            await self._admit(validated(task_id, level, message, progress, finished)[0])
+        entry, epoch, dropped = await self._producer.append(task_id, level, message, progress, finished)
+        if self._tracking:
+            self._tracked.setdefault(entry.task_id)
+            await self._sweep_if_due()
         client = self._clients.get(entry.task_id)
-        if client is not None:  # what the reader must catch up with (quiescent)
+        if client is not None and entry.seq not in dropped:  # what the reader must catch up with (quiescent)
             self._appended[entry.task_id] = (epoch, entry.seq)
             if client.connection.epoch == epoch:
                 client.newest = max(client.newest, entry.seq)
@@ -281,6 +325,14 @@ class RedisConnectionManager:
             await websocket.accept()
         connection = _RedisConnection(websocket, task_id, 0, deque(), "")
         client = _Client(connection, keys)
+        if self._tracking:
+            try:
+                await self._admit(task_id)
+            except TaskLimitError:
+                connection.end(CloseCode.TRY_AGAIN_LATER, "too many tasks")
+                with anyio.CancelScope(shield=True):
+                    await self._close_socket(connection)
+                raise
         try:
             async with self._attaching(task_id), client.lock:
                 await self._attach(client, after_seq, epoch, stale_epoch=None, seen_epoch=seen_epoch)
@@ -291,6 +343,9 @@ class RedisConnectionManager:
                 await self._forget_client(client)
             raise
         self._running()
+        if self._tracking:
+            self._tracked.setdefault(task_id)
+            await self._sweep_if_due()
         self._group.start_soon(self._pump, client)
         return connection
 
@@ -303,6 +358,7 @@ class RedisConnectionManager:
         self._running()
         client = self._clients.pop(task_id, None)
         self._appended.pop(task_id, None)
+        self._tracked.pop(task_id, None)
         if client is not None:  # this process forgets the task now (DISC-1); Redis next
             self._by_log.pop(client.keys.log, None)
             client.connection.end(CloseCode.SERVER_DISCONNECT, "task disconnected by the server")
@@ -322,7 +378,8 @@ class RedisConnectionManager:
     async def get_connection_status(self, task_id: str) -> bool:
         """Whether some process holds a live claim on the task (a client is attached)."""
         keys = await self._keys_after_removal(check_task_id(task_id))
-        return bool(await self._call("get_connection_status", lambda: self._redis.exists([keys.owner])))
+        owner = await self._call("get_connection_status", lambda: self._redis.get(keys.owner))
+        return owner is not None and owner not in self._letting_go
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
@@ -351,7 +408,10 @@ class RedisConnectionManager:
         if client is None or client.connection.websocket is not websocket:
             return False
         client.connection.end(code, reason)
-        client.connection.socket_closed = True  # the client closed it
+        # As the reference: detach does not close the socket. The client left, or the
+        # adapter closes it with the recorded code (close_connection, ADAPT-3).
+        client.connection.detached = True
+        self._letting_go.add(client.token)  # not connected from now on (QRY-1), released next
         client.poke()
         return True
 
@@ -366,8 +426,74 @@ class RedisConnectionManager:
             s = self.settings
             self._sync_producer = SyncRedisProducer(
                 self.url, clock=self._producer.clock, max_queue_size=s.max_queue_size, task_ttl=s.task_ttl,
-                meta_ttl=s.meta_ttl, unavailable_timeout=s.unavailable_timeout, prefix=s.prefix)
+                meta_ttl=s.meta_ttl, unavailable_timeout=s.unavailable_timeout, prefix=s.prefix,
+                overflow=s.overflow)
         return self._sync_producer
+
+    # -- expiry on this manager's clock (MEM-3, MEM-4) --------------------------------------
+
+    async def _admit(self, task_id: str) -> None:
+        """Before this manager appends to or connects ``task_id``: if the task is new here
+        and ``max_tasks`` are tracked, expire stale tasks, then forget the oldest-created one
+        without a client, or raise TaskLimitError (nothing changed)."""
+        now = self._producer.clock()
+        limit = self.max_tasks
+        if limit is None or task_id in self._tracked or len(self._tracked) < limit:
+            return
+        await self._sweep(now)
+        for candidate in list(self._tracked):
+            if len(self._tracked) < limit:
+                return
+            if candidate in self._clients and not self._clients[candidate].connection.ended:
+                continue  # it has a client here
+            if await self._forget_task(candidate, now, "evict") != 0:
+                self._tracked.pop(candidate, None)
+        if len(self._tracked) >= limit:
+            raise TaskLimitError(task_id, limit)
+
+    async def _sweep_if_due(self) -> None:
+        """After a call's own activity, as the reference: at most every task_ttl / 8. The
+        call itself succeeded: a sweep Redis cannot answer now waits for the next one."""
+        now = self._producer.clock()
+        if now >= self._next_sweep:
+            try:
+                await self._sweep(now)
+            except (RedisUnavailableError, *self._redis_errors):
+                pass
+
+    async def _sweep(self, now: float) -> None:
+        """Forget the tracked tasks with no client and no activity for ``task_ttl`` seconds
+        of this manager's clock (MEM-3): one script per task, all in one pipeline."""
+        ttl = self.settings.task_ttl
+        if ttl is None:
+            return
+        self._next_sweep = now + ttl / 8
+        tasks = [t for t in self._tracked if t not in self._clients or self._clients[t].connection.ended]
+        if not tasks:
+            return
+
+        async def forget_all() -> list:
+            async with self._redis.pipeline(transaction=False, raise_on_error=False) as pipe:
+                requests = [self._forget_request(task_id, now, "expire", pipe) for task_id in tasks]
+            return [await request for request in requests]
+
+        self._busy += 1
+        try:
+            answers = await call_bounded("expire", self.settings.unavailable_timeout, self._errors, forget_all)
+        finally:
+            self._busy -= 1
+        for task_id, answer in zip(tasks, answers):
+            if not isinstance(answer, BaseException) and int(answer) != 0:
+                self._tracked.pop(task_id, None)
+
+    def _forget_request(self, task_id: str, now: float, mode: str, pipe: Any = None) -> Any:
+        keys = Keys(self.settings.prefix, task_id)
+        return self._forget_script(keys=[keys.meta, keys.log, keys.owner],
+                                   args=[repr(now), repr(self.settings.task_ttl or 0.0), mode],
+                                   **({"client": pipe} if pipe is not None else {}))
+
+    async def _forget_task(self, task_id: str, now: float, mode: str) -> int:
+        return int(await self._call("evict", lambda: self._forget_request(task_id, now, mode)))
 
     # -- attaching -------------------------------------------------------------------------
 
@@ -388,8 +514,8 @@ class RedisConnectionManager:
                 old.poke()
         claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
             keys=[keys.meta, keys.log, keys.owner],
-            args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
-                  self._ms(settings.meta_ttl), secrets.token_hex(4)]))
+            args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), ttl_ms(settings.task_ttl),
+                  ttl_ms(settings.meta_ttl), secrets.token_hex(4), repr(self._producer.clock())]))
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
         client.newest = last
@@ -439,9 +565,15 @@ class RedisConnectionManager:
         # What Redis has recorded; a resume point above it is recorded by the flush's
         # acknowledgement (RES-1: the client has every seq up to after_seq).
         client.cursor = min(cursor, sent)
-        frames: list = [opening] if opening is not None else []
         if cursor > client.cursor:
             client.written = max(client.written, cursor)
+        if self._pull:
+            await self._drain(client, cursor, opening, locked=True)
+            client.last_id = f"{client.cursor}-0"
+            client.following = True
+            await self._notify(self.process_id, "wake", task_id, token)
+            return
+        frames: list = [opening] if opening is not None else []
         entries = await self._call(f"connect({task_id!r})", lambda: self._redis.xrange(keys.log, f"({cursor}-0", "+"))
         for entry in entries:
             entry_epoch, message = message_from(task_id, entry.identifier, entry.field_values)
@@ -551,13 +683,93 @@ class RedisConnectionManager:
             client.in_flight = 0
         if through <= client.cursor:
             return  # only an opening frame: nothing to record
-        client.cursor = through
+        await self._record(client, through)
+
+    async def _drain(self, client: _Client, done: int, opening: Any = None, *, locked: bool = False) -> None:
+        """Pull mode (every policy but drop-oldest): record what was sent and take the next
+        entry (``TAKE``, one script: the entry is then in flight, outside the queue the
+        policies choose from), write the seqs missing before it as gap notices and the
+        entry; until nothing is left after what was sent, where a missing tail is told too
+        (GAP-1: the queue ran dry). ``done``: the highest seq the client has (a resume point)."""
+        connection = client.connection
+        task_id = connection.task_id
         keys = client.keys
+        settings = self.settings
+        ttls = [ttl_ms(settings.task_ttl), ttl_ms(settings.meta_ttl), self._ms(self.claim_ttl)]
+
+        async def write(frame: Any) -> bool:
+            nonlocal done
+            if isinstance(frame, LogMessage):
+                client.in_flight = frame.seq
+            try:
+                with anyio.fail_after(self.send_timeout):
+                    await connection.websocket.send_text(frame.to_json())
+            except Exception as exc:  # the frame stays for the next client (FAIL-1)
+                timed_out = isinstance(exc, TimeoutError)
+                connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
+                               "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
+                return False
+            finally:
+                client.in_flight = 0
+            if isinstance(frame, GapNotice):
+                done = max(done, frame.last_seq)
+            elif isinstance(frame, LogMessage):
+                done = max(done, frame.seq)
+            client.written = max(client.written, done)
+            return True
+
+        frames: list = [opening] if opening is not None else []
+        while True:
+            # The lock is held from one TAKE through writing what it gave to the next TAKE
+            # (which records it). It is let go only with everything written recorded, so a
+            # client replacing this one (it waits for the lock) starts after it (ORD-3); and
+            # it is let go as soon as someone waits for it, after the send in flight.
+            async with (_Unlocked() if locked else client.lock):
+                while True:
+                    for frame in frames:
+                        if connection.ended or not await write(frame):
+                            break
+                    frames = []
+                    if connection.ended or (not locked and client.lock.statistics().tasks_waiting):
+                        if done > client.cursor:
+                            await self._record(client, done)
+                        if connection.ended:
+                            return
+                        break  # the waiter goes first (anyio's Lock is fair), then on
+                    answer = await self._call("take", lambda: self._take(
+                        keys=[keys.meta, keys.owner, keys.log], args=[client.token, connection.epoch, done, *ttls]))
+                    status = int(answer[0])
+                    if status == 0:
+                        connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
+                        return
+                    if status == -1:
+                        client.resync = True
+                        return
+                    client.cursor = max(client.cursor, done)  # recorded by TAKE
+                    last, forgotten = int(answer[1]), int(answer[2])
+                    client.newest = max(client.newest, last)
+                    if status == 1:
+                        entry_epoch, message = message_from(task_id, answer[3], answer[4])
+                        if entry_epoch != connection.epoch:
+                            client.resync = True
+                            return
+                        frames = [*self._gap(task_id, done, message.seq, forgotten), message]
+                    elif last > done:  # nothing kept after done: the rest was dropped (or expired)
+                        frames = self._gap(task_id, done, last + 1, forgotten)
+                    else:
+                        return  # sent everything, all recorded
+            await anyio.lowlevel.checkpoint()
+
+    async def _record(self, client: _Client, through: int) -> None:
+        """ACK: the client was sent (or told) everything through ``through``."""
+        connection = client.connection
+        keys = client.keys
+        client.cursor = through
         try:
             answer = await self._call("acknowledge", lambda: self._ack(
                 keys=[keys.meta, keys.owner, keys.log],
-                args=[client.token, connection.epoch, client.cursor, self._ms(self.settings.task_ttl),
-                      self._ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
+                args=[client.token, connection.epoch, through, ttl_ms(self.settings.task_ttl),
+                      ttl_ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
         except RedisUnavailableError:
             return  # the next acknowledgement carries it; the client has the frames
         if int(answer) == 0:
@@ -590,6 +802,10 @@ class RedisConnectionManager:
                     if client.pending or connection.ended or client.resync:
                         continue
                     await client.wake.wait()
+                    continue
+                if self._pull:  # what the reader read only says there is more: take it from Redis
+                    client.pending.clear()
+                    await self._drain(client, client.cursor)
                     continue
                 frames: list = []
                 cursor = client.cursor
@@ -625,15 +841,21 @@ class RedisConnectionManager:
             self._appended.pop(task_id, None)
         client.following = False
         if client.token and client.connection.close_code != CloseCode.REPLACED:
+            self._letting_go.add(client.token)
             with anyio.move_on_after(self.close_timeout):
                 self._busy += 1
                 try:
-                    await self._release(keys=[client.keys.owner], args=[client.token])
+                    await self._release(keys=[client.keys.owner, client.keys.meta, client.keys.log],
+                                        args=[client.token, self.settings.policy, self.settings.max_queue_size,
+                                              repr(self._producer.clock())])
                 except self._errors:
                     pass  # the claim expires by itself (claim_ttl)
                 finally:
                     self._busy -= 1
-        await self._close_socket(client.connection)
+                    self._letting_go.discard(client.token)
+        self._letting_go.discard(client.token)
+        if not client.connection.detached:
+            await self._close_socket(client.connection)
 
     async def _close_socket(self, connection: Connection) -> None:
         if connection.socket_closed:
@@ -655,7 +877,7 @@ class RedisConnectionManager:
         keys = Keys(self.settings.prefix, task_id)
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
-                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[self._ms(self.settings.meta_ttl)]))
+                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[ttl_ms(self.settings.meta_ttl) or self._ms(max(self.claim_ttl * 10, 60.0))]))
             process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)

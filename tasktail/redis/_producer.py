@@ -23,8 +23,11 @@ from ._common import (
     RedisUnavailableError,
     Settings,
     shown_url,
+    _text,
     append_args,
     backoff_delays,
+    choose,
+    full_queue,
     result_message,
     validated,
 )
@@ -104,9 +107,17 @@ class RedisProducer:
             raise RuntimeError("RedisProducer is not open: use 'async with RedisProducer(url) as producer'")
         timestamp = self.clock()
         keys = Keys(self.settings.prefix, task_id)
-        args = append_args(self.settings, timestamp, level, message, progress, finished, secrets.token_hex(8))
-        result = await self._call(f"send_log({task_id!r})", self._script, [keys.meta, keys.log], args)
-        return result_message(result, task_id, timestamp, level, message, progress, finished)
+        token = secrets.token_hex(8)
+        decision = state = ""
+        while True:
+            args = append_args(self.settings, timestamp, level, message, progress, finished, token, decision, state)
+            result = await self._call(f"send_log({task_id!r})", self._script, [keys.meta, keys.log], args)
+            if _text(result[0]) != "full":
+                return result_message(result, task_id, timestamp, level, message, progress, finished)
+            # A policy object of the caller's, the queue full: it chooses on this state (CAP-2).
+            state, seq, queue = full_queue(result, task_id)
+            decision = choose(self.settings.overflow, queue,
+                              LogMessage(task_id, seq, timestamp, level, message, progress, finished))
 
     async def _call(self, what: str, script: Any, keys: list, args: list) -> Any:
         self.busy += 1
@@ -172,17 +183,26 @@ class SyncRedisProducer:
         task_id, level, message, progress, finished = validated(task_id, level, message, progress, finished)
         timestamp = self.clock()
         keys = Keys(self.settings.prefix, task_id)
-        args = append_args(self.settings, timestamp, level, message, progress, finished, secrets.token_hex(8))
+        token = secrets.token_hex(8)
+        decision = state = ""
+        while True:
+            args = append_args(self.settings, timestamp, level, message, progress, finished, token, decision, state)
+            result = self._call(task_id, keys, args)
+            if _text(result[0]) != "full":
+                return result_message(result, task_id, timestamp, level, message, progress, finished)[0]
+            state, seq, queue = full_queue(result, task_id)  # a policy object of the caller's (CAP-2)
+            decision = choose(self.settings.overflow, queue,
+                              LogMessage(task_id, seq, timestamp, level, message, progress, finished))
+
+    def _call(self, task_id: str, keys: Keys, args: list) -> Any:
         bound = self.settings.unavailable_timeout
         start = time.monotonic()
         delays = backoff_delays()
         while True:
             try:
-                result = self._script(keys=[keys.meta, keys.log], args=args)
-                break
+                return self._script(keys=[keys.meta, keys.log], args=args)
             except self._errors as exc:
                 left = bound - (time.monotonic() - start)
                 if left <= 0:
                     raise RedisUnavailableError(f"send_log({task_id!r})", bound, exc) from None
                 time.sleep(min(next(delays), left))  # backoff between retries, not a wait in a test
-        return result_message(result, task_id, timestamp, level, message, progress, finished)[0]

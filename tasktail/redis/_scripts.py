@@ -6,7 +6,10 @@ one node and a script may touch them all:
 * ``meta`` (hash): ``epoch`` (the incarnation, RDS-2), ``last`` (last seq), ``fin`` (seq of
   the ``finished`` message, 0 if none), ``sent`` (highest seq some client was sent or told
   about), ``forgotten`` (highest delivered seq trimmed away), ``dropped`` (count), ``fence``
-  (ownership counter, RDS-4), ``k``/``kseq`` (the last append's idempotency token).
+  (ownership counter, RDS-4), ``k``/``kseq``/``kst`` (the last append's idempotency token, its
+  seq, whether it was stored), ``writing`` (the seq a client is writing, outside the queue of
+  the policies other than drop-oldest: ``TAKE``), ``act`` (the last activity, on the clock of
+  the producer or manager that acted: MEM-3).
   Its TTL (``meta_ttl``) is longer than the stream's, so the epoch outlives the history.
 * ``log`` (stream): one entry per message, entry ID ``<seq>-0``; fields ``e`` epoch, ``t``
   timestamp, ``l`` level, ``m`` text, ``p`` progress (``""`` for none, ``i:``/``f:``
@@ -17,11 +20,23 @@ one node and a script may touch them all:
 from __future__ import annotations
 
 # KEYS: meta, log. ARGV: candidate epoch, cap, log ttl ms, meta ttl ms, timestamp, level,
-# message, progress, finished ("0"/"1"), idempotency token.
-# Returns {"ok", epoch, seq, created(0/1), dropped seqs...} or {"finished", epoch, fin_seq}.
+# message, progress, finished ("0"/"1"), idempotency token, overflow policy ("drop-oldest",
+# "reject-newest", "coalesce-progress" or "custom"), a custom policy's decision ("" to ask,
+# "reject", or the seq of the queued message to evict), the state that decision was made on.
+# Returns {"ok", epoch, seq, created(0/1), stored(0/1: 0 when the message itself was rejected),
+# dropped seqs...}, {"finished", epoch, fin_seq}, or (a custom policy, queue full, no decision
+# for this very state) {"full", epoch, state, queued entries...}: nothing changed, no seq spent.
 APPEND = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 local meta, log = KEYS[1], KEYS[2]
 local cap = tonumber(ARGV[2])
+local policy = ARGV[11]
 local epoch = redis.call('HGET', meta, 'epoch')
 local created = 0
 if not epoch then
@@ -31,58 +46,265 @@ if not epoch then
   created = 1
 elseif ARGV[10] ~= '' and redis.call('HGET', meta, 'k') == ARGV[10] then
   -- a retry of an append whose reply was lost: answer as the first time, append nothing
-  return {'ok', epoch, tonumber(redis.call('HGET', meta, 'kseq')), 0}
+  return {'ok', epoch, tonumber(redis.call('HGET', meta, 'kseq')), 0, tonumber(redis.call('HGET', meta, 'kst') or '1')}
 end
 local fin = tonumber(redis.call('HGET', meta, 'fin'))
 if fin > 0 then
   return {'finished', epoch, fin}
 end
+local function seq_of(id)
+  return tonumber(string.match(id, '^(%d+)'))
+end
+local function remember(seq, stored)
+  if ARGV[10] ~= '' then
+    redis.call('HSET', meta, 'k', ARGV[10], 'kseq', seq, 'kst', stored)
+  end
+end
+local function add(seq)
+  redis.call('XADD', log, seq .. '-0', 'e', epoch, 't', ARGV[5], 'l', ARGV[6], 'm', ARGV[7], 'p', ARGV[8], 'f', ARGV[9])
+  if ARGV[9] == '1' then
+    redis.call('HSET', meta, 'fin', seq)
+  end
+end
+if policy == 'drop-oldest' then
+  local seq = redis.call('HINCRBY', meta, 'last', 1)
+  add(seq)
+  remember(seq, 1)
+  redis.call('HSET', meta, 'act', ARGV[5])
+  local result = {'ok', epoch, seq, created, 1}
+  local over = redis.call('XLEN', log) - cap
+  if over > 0 then
+    -- The oldest entries give way. The newest (a finished message is always the newest:
+    -- nothing is appended after it) is never among them, since cap >= 1.
+    local old = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
+    local sent = tonumber(redis.call('HGET', meta, 'sent'))
+    local forgotten = tonumber(redis.call('HGET', meta, 'forgotten'))
+    local dropped = 0
+    for _, entry in ipairs(old) do
+      local s = seq_of(entry[1])
+      if s == seq then
+        return redis.error_reply('tasktail: trimming would evict the message just appended')
+      end
+      if s > sent then
+        dropped = dropped + 1
+        table.insert(result, s)
+      elseif s > forgotten then
+        forgotten = s
+      end
+    end
+    redis.call('XTRIM', log, 'MAXLEN', cap)
+    redis.call('HSET', meta, 'forgotten', forgotten)
+    if dropped > 0 then
+      redis.call('HINCRBY', meta, 'dropped', dropped)
+    end
+  end
+  ttl(log, ARGV[3])
+  ttl(meta, ARGV[4])
+  return result
+end
+-- Any other policy: the queue is what no client was sent (after `sent`), without the
+-- message a client is writing (`writing`, marked by TAKE): as the reference's in_flight,
+-- it is outside the queue and no policy can evict it (CAP-1).
+local sent = tonumber(redis.call('HGET', meta, 'sent'))
+local writing = tonumber(redis.call('HGET', meta, 'writing') or '0')
+local function queued()
+  local queue = {}
+  for _, entry in ipairs(redis.call('XRANGE', log, '(' .. sent .. '-0', '+')) do
+    if seq_of(entry[1]) ~= writing then
+      table.insert(queue, entry)
+    end
+  end
+  return queue
+end
+local function field(entry, name)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == name then
+      return fields[i + 1]
+    end
+  end
+  return ''
+end
+local function progress_only(level, progress, finished)
+  return progress ~= '' and finished ~= '1' and (level == 'debug' or level == 'info')
+end
+-- Is the queue full? Without reading it: the stream holds delivered history (a prefix, at
+-- or below `sent`), the entry being written, then the queue, and is kept at most cap + 1
+-- long (the history gives way below), so the first two entries say how much history there is.
+local full = false
+local xlen = redis.call('XLEN', log)
+if xlen > cap + 1 then
+  full = #queued() >= cap  -- appended with another cap: count them
+elseif xlen >= cap then
+  local history = 0
+  for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 2)) do
+    if seq_of(entry[1]) <= sent then
+      history = history + 1
+    end
+  end
+  local inflight = 0
+  if writing > sent and #redis.call('XRANGE', log, writing .. '-0', writing .. '-0') == 1 then
+    inflight = 1
+  end
+  full = xlen - history - inflight >= cap
+end
+local victim = nil  -- a queued entry that gives way; false: the incoming message is rejected
+if full then
+  local newest = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]  -- queued: the queue is full
+  if policy == 'reject-newest' then
+    -- CAP-4: the incoming is dropped, except a finished one, which replaces the newest queued
+    if ARGV[9] == '1' then
+      victim = newest
+    else
+      victim = false
+    end
+  elseif policy == 'coalesce-progress' then
+    -- CAP-5: progress-only replaces a progress-only tail; otherwise the oldest gives way
+    if progress_only(ARGV[6], ARGV[8], ARGV[9])
+        and progress_only(field(newest, 'l'), field(newest, 'p'), field(newest, 'f')) then
+      victim = newest
+    else
+      for _, entry in ipairs(redis.call('XRANGE', log, '(' .. sent .. '-0', '+', 'COUNT', 2)) do
+        if victim == nil and seq_of(entry[1]) ~= writing then
+          victim = entry
+        end
+      end
+    end
+  elseif policy == 'custom' then
+    -- The caller's policy object decides, on exactly this state (else it is asked again).
+    local queue = queued()
+    local state = redis.call('HGET', meta, 'last') .. ':' .. sent .. ':' .. writing
+    if ARGV[12] == '' or ARGV[13] ~= state then
+      local answer = {'full', epoch, state}
+      for _, entry in ipairs(queue) do
+        table.insert(answer, entry)
+      end
+      return answer
+    end
+    if ARGV[12] == 'reject' then
+      victim = false
+    else
+      for _, entry in ipairs(queue) do
+        if seq_of(entry[1]) == tonumber(ARGV[12]) then
+          victim = entry
+        end
+      end
+      if victim == nil then
+        return redis.error_reply('tasktail: the policy chose a message that is not queued')
+      end
+    end
+  else
+    return redis.error_reply('tasktail: unknown overflow policy ' .. policy)
+  end
+  if victim and field(victim, 'f') == '1' then
+    return redis.error_reply('tasktail: a finished message may not be evicted')
+  end
+  if victim == false and ARGV[9] == '1' then
+    return redis.error_reply('tasktail: a finished message may not be rejected')
+  end
+end
 local seq = redis.call('HINCRBY', meta, 'last', 1)
-redis.call('XADD', log, seq .. '-0', 'e', epoch, 't', ARGV[5], 'l', ARGV[6], 'm', ARGV[7], 'p', ARGV[8], 'f', ARGV[9])
-if ARGV[9] == '1' then
-  redis.call('HSET', meta, 'fin', seq)
+redis.call('HSET', meta, 'act', ARGV[5])
+local result = {'ok', epoch, seq, created, 1}
+if victim == false then
+  -- rejected: it spends its seq and is counted, as the reference's (GAP-1)
+  result[5] = 0
+  table.insert(result, seq)
+  remember(seq, 0)
+else
+  if victim then
+    redis.call('XDEL', log, victim[1])
+    table.insert(result, seq_of(victim[1]))
+  end
+  add(seq)
+  remember(seq, 1)
 end
-if ARGV[10] ~= '' then
-  redis.call('HSET', meta, 'k', ARGV[10], 'kseq', seq)
+if #result > 5 then
+  redis.call('HINCRBY', meta, 'dropped', #result - 5)
 end
-local result = {'ok', epoch, seq, created}
+-- Delivered history gives way so the stream keeps at most `cap` entries; a queued
+-- message never does (only the policy chooses those).
 local over = redis.call('XLEN', log) - cap
 if over > 0 then
-  -- The oldest entries give way. The newest (a finished message is always the newest:
-  -- nothing is appended after it) is never among them, since cap >= 1.
-  local old = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
-  local sent = tonumber(redis.call('HGET', meta, 'sent'))
-  local forgotten = tonumber(redis.call('HGET', meta, 'forgotten'))
-  local dropped = 0
-  for _, entry in ipairs(old) do
-    local s = tonumber(string.match(entry[1], '^(%d+)'))
-    if s == seq then
-      return redis.error_reply('tasktail: trimming would evict the message just appended')
+  local old = redis.call('XRANGE', log, '-', sent .. '-0', 'COUNT', over)
+  if #old > 0 then
+    local newest = seq_of(old[#old][1])
+    redis.call('XTRIM', log, 'MINID', (newest + 1) .. '-0')
+    if newest > tonumber(redis.call('HGET', meta, 'forgotten')) then
+      redis.call('HSET', meta, 'forgotten', newest)
     end
-    if s > sent then
-      dropped = dropped + 1
-      table.insert(result, s)
-    elseif s > forgotten then
-      forgotten = s
-    end
-  end
-  redis.call('XTRIM', log, 'MAXLEN', cap)
-  redis.call('HSET', meta, 'forgotten', forgotten)
-  if dropped > 0 then
-    redis.call('HINCRBY', meta, 'dropped', dropped)
   end
 end
-redis.call('PEXPIRE', log, ARGV[3])
-redis.call('PEXPIRE', meta, ARGV[4])
+if redis.call('EXISTS', log) == 1 then
+  ttl(log, ARGV[3])
+end
+ttl(meta, ARGV[4])
 return result
+"""
+
+# KEYS: meta, owner, log. ARGV: token, epoch, done (the highest seq this client was sent or
+# told), log ttl ms, meta ttl ms, claim ttl ms. For every policy but drop-oldest the writer
+# pulls: it records `done` as sent (fenced, as ACK) and takes the next entry after it,
+# marking it `writing` (in flight: APPEND's policies never evict it).
+# Returns {1, last, forgotten, entry id, entry fields}, {2, last, forgotten} (nothing after
+# done), {0} (no longer the owner: replaced) or {-1} (the incarnation is gone).
+TAKE = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
+local meta, owner, log = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('HGET', meta, 'epoch') ~= ARGV[2] then
+  return {-1}
+end
+if redis.call('GET', owner) ~= ARGV[1] then
+  return {0}
+end
+local done = tonumber(ARGV[3])
+if done > tonumber(redis.call('HGET', meta, 'sent')) then
+  redis.call('HSET', meta, 'sent', done)
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  local gone = done
+  if first then
+    gone = math.min(done, tonumber(string.match(first[1], '^(%d+)')) - 1)
+  end
+  if gone > tonumber(redis.call('HGET', meta, 'forgotten')) then
+    redis.call('HSET', meta, 'forgotten', gone)
+  end
+end
+ttl(meta, ARGV[5])
+redis.call('PEXPIRE', owner, ARGV[6])
+local nxt = {}
+if redis.call('EXISTS', log) == 1 then
+  ttl(log, ARGV[4])
+  nxt = redis.call('XRANGE', log, '(' .. done .. '-0', '+', 'COUNT', 1)
+end
+local m = redis.call('HMGET', meta, 'last', 'forgotten')
+if nxt[1] then
+  redis.call('HSET', meta, 'writing', tonumber(string.match(nxt[1][1], '^(%d+)')))
+  return {1, tonumber(m[1]), tonumber(m[2]), nxt[1][1], nxt[1][2]}
+end
+redis.call('HSET', meta, 'writing', 0)
+return {2, tonumber(m[1]), tonumber(m[2])}
 """
 
 # KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms,
 # nonce (a fence restarts with each incarnation: the nonce keeps every token distinct, so an
-# old incarnation's client can never release or acknowledge with a new owner's token).
+# old incarnation's client can never release or acknowledge with a new owner's token), now
+# (the manager's clock: the task's last activity, MEM-3). A ttl of 0: no expiry.
 # Makes the caller the task's one client (creating the incarnation if there is none).
 # Returns {epoch, last, sent, forgotten, fence token, previous owner or "", fin}.
 CLAIM = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 local meta, log, owner = KEYS[1], KEYS[2], KEYS[3]
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
@@ -94,9 +316,10 @@ local fence = redis.call('HINCRBY', meta, 'fence', 1)
 local token = fence .. ' ' .. ARGV[1] .. ' ' .. ARGV[6]
 local previous = redis.call('GET', owner) or ''
 redis.call('SET', owner, token, 'PX', ARGV[2])
-redis.call('PEXPIRE', meta, ARGV[5])
+redis.call('HSET', meta, 'act', ARGV[7])
+ttl(meta, ARGV[5])
 if redis.call('EXISTS', log) == 1 then
-  redis.call('PEXPIRE', log, ARGV[4])
+  ttl(log, ARGV[4])
 end
 local m = redis.call('HMGET', meta, 'last', 'sent', 'forgotten', 'fin')
 return {epoch, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), token, previous, tonumber(m[4])}
@@ -106,6 +329,13 @@ return {epoch, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), token, previous, 
 # The owner records that it sent (or told) everything through seq.
 # Returns 1, 0 (no longer the owner: replaced) or -1 (the incarnation is gone).
 ACK = r"""
+local function ttl(key, ms)
+  if ms == '0' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 local meta, owner, log = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[2] then
   return -1
@@ -127,10 +357,10 @@ if seq > tonumber(redis.call('HGET', meta, 'sent')) then
     redis.call('HSET', meta, 'forgotten', gone)
   end
 end
-redis.call('PEXPIRE', meta, ARGV[5])
+ttl(meta, ARGV[5])
 redis.call('PEXPIRE', owner, ARGV[6])
 if redis.call('EXISTS', log) == 1 then
-  redis.call('PEXPIRE', log, ARGV[4])
+  ttl(log, ARGV[4])
 end
 return 1
 """
@@ -154,12 +384,60 @@ end
 return 0
 """
 
-# KEYS: owner. ARGV: token. The client left: give the claim up if it is still ours.
+# KEYS: owner, meta, log. ARGV: token, overflow policy, cap, now (the manager's clock: the
+# task's last activity, MEM-3). The client left: give the claim
+# up if it is still ours. A message it was writing (TAKE) is queued again, at the front (the
+# next client gets it: FAIL-1); if the queue is then over the cap, the newest message
+# re-enters through the policy, as in the reference (a policy object of the caller's cannot
+# be asked here: the oldest gives way, as the reference does with a broken answer).
 RELEASE = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
 end
-return 0
+redis.call('DEL', KEYS[1])
+local meta, log, policy, cap = KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', meta) == 0 then
+  return 1
+end
+local sent = tonumber(redis.call('HGET', meta, 'sent'))
+local writing = tonumber(redis.call('HGET', meta, 'writing') or '0')
+redis.call('HSET', meta, 'writing', 0, 'act', ARGV[4])
+if writing <= sent or policy == 'drop-oldest' then
+  return 1
+end
+local queue = redis.call('XRANGE', log, '(' .. sent .. '-0', '+')
+if #queue <= cap then
+  return 1
+end
+local function field(entry, name)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == name then
+      return fields[i + 1]
+    end
+  end
+  return ''
+end
+local function progress_only(entry)
+  local level = field(entry, 'l')
+  return field(entry, 'p') ~= '' and field(entry, 'f') ~= '1' and (level == 'debug' or level == 'info')
+end
+local newest = queue[#queue]
+local victim = queue[1]  -- the oldest (the message put back)
+if policy == 'reject-newest' then
+  if field(newest, 'f') == '1' then
+    victim = queue[#queue - 1]
+  else
+    victim = newest
+  end
+elseif policy == 'coalesce-progress' then
+  if progress_only(newest) and progress_only(queue[#queue - 1]) then
+    victim = queue[#queue - 1]
+  end
+end
+redis.call('XDEL', log, victim[1])
+redis.call('HINCRBY', meta, 'dropped', 1)
+return 1
 """
 
 # KEYS: meta, log, owner, removed. ARGV: tombstone ttl ms. Returns {owner or "", queued
@@ -199,6 +477,28 @@ if inflight > from and #redis.call('XRANGE', KEYS[2], inflight .. '-0', inflight
   queued = queued + 1
 end
 return {1, tonumber(m[2]), tonumber(m[3]), queued}
+"""
+
+# KEYS: meta, log, owner. ARGV: now, task ttl (seconds), "expire" or "evict". Forgets a task
+# with no client (no owner): "expire" only if its last activity (`act`, the managers' clock)
+# is task_ttl or more before now (MEM-3), "evict" regardless (MEM-4). Returns 1 (forgotten),
+# 0 (kept: it has a client, or it was active since) or -1 (it was gone already).
+FORGET = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  return -1
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
+if ARGV[3] == 'expire' then
+  local act = tonumber(redis.call('HGET', KEYS[1], 'act') or '0')
+  if tonumber(ARGV[1]) - act < tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 """
 
 # KEYS: a process's control stream. ARGV: op, task id, token, ttl ms.

@@ -28,27 +28,22 @@ __all__ = ["redis_factory", "NOT_RUN", "SUITE_CAPABILITIES", "SUITE_NOT_CLAIMED"
 
 #: rules whose vectors are not played against Redis, and why (SPEC §14 "Not carried")
 NOT_RUN: dict[str, str] = {
-    "CAP-4": "overflow policies other than drop-oldest are not carried by the Redis backend (RDS-1 trims)",
-    "CAP-5": "overflow policies other than drop-oldest are not carried by the Redis backend (RDS-1 trims)",
-    "MEM-3": "Redis expires keys on its own real clock: a virtual 'advance' past task_ttl cannot expire them",
-    "MEM-4": "max_tasks is not carried: Redis's own maxmemory bounds memory",
     "RES-2": "history_size is not carried: the stream itself is the resumable history (RDS-2, RDS-3)",
 }
 
 
 #: what the Redis backend claims before the conformance suite (``check_connection_manager``)
 SUITE_CAPABILITIES = frozenset({"seq", "gaps", "close_replaced", "close_codes", "detach", "finish", "validation",
-                                "resume"})
+                                "resume", "adapter", "overflow", "expiry"})
 #: capabilities not claimed, and why (their rules are UNSUPPORTED, never PASS)
 SUITE_NOT_CLAIMED: dict[str, str] = {
-    "overflow": "drop-oldest only (CAP-2/4/5)",
-    "expiry": "TTLs run on Redis's real clock and max_tasks is not carried (MEM-3/4, WIRE-3)",
     "cancellation": "cancellation guarantees beyond 'a cancelled connect closes its socket with 1001' are not "
                     "carried (FAIL-3, CANC-*)",
     "threads": "threadsafe() is a SyncRedisProducer; THR-2's loop-thread errors are not carried (THR-*)",
     "statistics": "statistics() is not provided; task_statistics() sees one process only (GAP-2, STAT-1)",
-    "compact": "message_queues are views over read-ahead stream entries (MEM-2)",
-    "adapter": "the adapter runs against Redis in tests/redis with real uvicorn processes, not in the suite (ADAPT-*)",
+    "compact": "queued messages live in Redis (stream entries: the fields and the epoch, no encoded frame); "
+               "message_queues is this process's read-ahead, empty for a task with no client here, which is "
+               "where MEM-2's check looks (MEM-2)",
     "send_timeout": "send_log appends and returns, a writer delivers: the suite's send_timeout checks read the "
                     "status half a virtual second after send_log returned, before the timeout can fire",
 }
@@ -141,7 +136,8 @@ class _Hosted(_Held):
         if task_id in self._removing:  # the async query would wait for this removal: no keys
             return False
         keys = Keys(self.settings.prefix, task_id)
-        return bool(self._sync_redis().exists(keys.owner))
+        owner = self._sync_redis().get(keys.owner)
+        return owner is not None and owner not in self._letting_go
 
     def get_queued_message_count(self, task_id: str) -> int:  # type: ignore[override]
         from tasktail.manager._message import check_task_id
@@ -158,27 +154,22 @@ class _Hosted(_Held):
 def cannot_run(vector: dict[str, Any]) -> str | None:
     """Why ``vector`` cannot be played against the Redis backend (None: it can)."""
     setup = vector.get("setup", {})
-    if setup.get("overflow", "drop-oldest") != "drop-oldest":
-        return f"overflow={setup['overflow']!r}: " + NOT_RUN["CAP-4"]
-    if setup.get("max_tasks") is not None:
-        return NOT_RUN["MEM-4"]
     if vector.get("id") in HISTORY_BOUND:
         return f"history_size={setup.get('history_size')}: " + NOT_RUN["RES-2"]
-    if "MEM-3" in vector.get("rules", ()):
-        return NOT_RUN["MEM-3"]
     return None
 
 
 def redis_factory(url: str, *, hosted: bool = False, **defaults: Any) -> Callable[..., RedisConnectionManager]:
     """A harness factory: ``factory(max_queue_size=..., **config)`` -> an unstarted manager
-    on a fresh prefix; ``history_size``, ``overflow`` (drop-oldest only) and ``max_tasks``
-    are accepted and not carried (``cannot_run`` keeps the vectors that need them out)."""
+    on a fresh prefix; ``overflow`` is a policy object or (as the vectors give it) a built-in
+    policy's name; ``history_size`` is accepted and not carried (``cannot_run`` keeps the
+    vectors that need it out)."""
 
-    def factory(max_queue_size: int = 1000, *, history_size: Any = None, overflow: Any = None,
-                max_tasks: Any = None, **config: Any) -> RedisConnectionManager:
-        name = getattr(overflow, "name", overflow)
-        if name not in (None, "drop-oldest"):
-            raise ValueError(f"overflow={name!r}: the Redis backend drops the oldest only")
+    def factory(max_queue_size: int = 1000, *, history_size: Any = None, **config: Any) -> RedisConnectionManager:
+        if isinstance(config.get("overflow"), str):
+            from tasktail.vectors._corpus import with_policy
+
+            config = with_policy(config)
         prefix = f"conform-{secrets.token_hex(6)}"
         return (_Hosted if hosted else _Held)(url, max_queue_size=max_queue_size, prefix=prefix, **{**defaults, **config})
 

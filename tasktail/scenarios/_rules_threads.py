@@ -148,6 +148,7 @@ async def conform_adapt1_streams_then_detaches(h: Harness) -> None:
     ws = _adapter_socket()
     async with _streaming(h, ws):
         await h.log("t", "t#0")
+        await h.settle()  # delivery is judged settled: a writer task may still be sending it
         ws.client.disconnect(1000)
     await h.log("t", "t#1")
     expect(h.texts(ws) == ["t#0"] and h.status("t") == (False, 1), f"got {h.texts(ws)}, {h.status('t')}")

@@ -16,7 +16,7 @@ from tasktail.redis.conformance import (
 from tasktail.vectors._corpus import load, per_rule, run
 
 #: what the Redis backend does not carry (SPEC §14), so its vectors are not run: UNSUPPORTED
-NOT_RUN_RULES = {"CAP-4", "CAP-5", "MEM-3", "MEM-4", "RES-2"}
+NOT_RUN_RULES = {"RES-2"}
 #: rules some of whose vectors are NON-STRICT only because disconnect cannot count what it
 #: discarded (RDS-6: it returns 0); every frame and every other answer is the reference's
 NON_STRICT_RULES = {"CLOSE-1", "DISC-1", "DISC-2", "DISC-3", "FAIL-2", "LOCK-3", "RES-4", "WIRE-4"}
@@ -65,3 +65,27 @@ def test_the_conformance_suite_against_redis(redis_server, backend):
     assert all(set(RULE_CAPABILITIES[r]) - SUITE_CAPABILITIES <= set(SUITE_NOT_CLAIMED) for r in unsupported)
     assert {r for r, s in statuses.items() if s == "PASS"} == set(statuses) - unsupported - {"DISC-1"}
     assert len(statuses) == len(RULE_CAPABILITIES) - len(SUITE_RULES_NOT_RUN)
+
+
+@pytest.mark.rule("RDS-8")
+@pytest.mark.parametrize("policy", ["reject-newest", "coalesce-progress"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_conformance_suite_against_redis_under_each_other_policy(redis_server, backend, policy):
+    """Managers on reject-newest or coalesce-progress (declared ``tasktail_overflow``; the
+    writer then pulls with TAKE, RDS-3): every rule as under drop-oldest, CAP-3 NON-STRICT."""
+    from tasktail.manager import CoalesceProgress, RejectNewest
+    from tasktail.scenarios import check_connection_manager
+    from tasktail.scenarios._subject import RULE_CAPABILITIES
+
+    factory = redis_factory(redis_server.url, hosted=True,
+                            overflow={"reject-newest": RejectNewest, "coalesce-progress": CoalesceProgress}[policy]())
+    factory.tasktail_overflow = policy  # type: ignore[attr-defined]
+    rules = ",".join(r for r in RULE_CAPABILITIES if r not in SUITE_RULES_NOT_RUN)
+    report = check_connection_manager(factory, rules=rules, backend=backend, examples=SUITE_EXAMPLES, seed=0)
+    statuses = {rule: o.status for rule, o in report.outcomes.items()}
+    problems = {rule: (o.status, o.detail, [f.message for f in o.findings])
+                for rule, o in report.outcomes.items() if o.status not in ("PASS", "NON-STRICT", "UNSUPPORTED")}
+    assert problems == {}
+    assert {r for r, s in statuses.items() if s == "NON-STRICT"} == {"DISC-1", "CAP-3"}
+    unsupported = {r for r, s in statuses.items() if s == "UNSUPPORTED"}
+    assert unsupported == {r for r, caps in RULE_CAPABILITIES.items() if not caps <= SUITE_CAPABILITIES}
