@@ -41,9 +41,9 @@ import anyio
 from ..manager._core import Connection
 from ..manager._manager import _check_number
 from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
-from ..manager._stats import CloseCode, TaskStatistics
+from ..manager._stats import CloseCode, ManagerStatistics, TaskStatistics
 from . import _scripts
-from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url
+from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url, stats_key
 from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
@@ -64,7 +64,7 @@ class _Client:
     """One local socket following one task."""
 
     __slots__ = ("connection", "keys", "token", "fence", "cursor", "last_id", "pending", "wake", "lock",
-                 "resync", "following", "written", "in_flight", "newest")
+                 "resync", "following", "written", "in_flight", "newest", "runs", "have")
 
     def __init__(self, connection: Connection, keys: Keys) -> None:
         self.connection = connection
@@ -81,6 +81,15 @@ class _Client:
         self.written = 0  # highest seq written to the socket (a frame group may be unrecorded yet)
         self.in_flight = 0  # seq of the message being written, 0 when none
         self.newest = 0  # the newest seq of the task this process knows of (the cap's floor)
+        self.runs: list = []  # seqs written and not yet acknowledged, as [first, last] runs (GAP-2)
+        self.have = 0  # a resume point above what Redis recorded, until acknowledged
+
+    def wrote(self, seq: int) -> None:
+        runs = self.runs
+        if runs and runs[-1][1] + 1 == seq:
+            runs[-1][1] = seq
+        else:
+            runs.append([seq, seq])
 
     def poke(self) -> None:
         self.wake.set()
@@ -181,6 +190,7 @@ class RedisConnectionManager:
         self._renew, self._release = s(_scripts.RENEW), s(_scripts.RELEASE)
         self._remove_script, self._status = s(_scripts.REMOVE), s(_scripts.STATUS)
         self._notify_script = s(_scripts.NOTIFY)
+        self._failed_script, self._task_stats = s(_scripts.FAILED), s(_scripts.TASK_STATS)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._reader)
@@ -336,14 +346,55 @@ class RedisConnectionManager:
                                   lambda: self._status(keys=[keys.meta, keys.log], args=local))
         return int(result[3])
 
-    def task_statistics(self, task_id: str) -> TaskStatistics:
-        """This process's view only: known and connected when it holds the task's client."""
+    async def task_statistics(self, task_id: str) -> TaskStatistics:
+        """The task's counters as Redis has them, across processes (SPEC ``STAT-1``);
+        ``lock_waiters`` is this process's."""
         task_id = check_task_id(task_id)
+        keys = await self._keys_after_removal(task_id)
+        answer = await self._call("task_statistics", lambda: self._task_stats(
+            keys=[keys.meta, keys.log, keys.owner], args=[]))
+        return self.task_statistics_from(task_id, answer)
+
+    async def statistics(self) -> ManagerStatistics:
+        """The prefix's counters as Redis has them, across processes (SPEC ``STAT-1``);
+        ``connections`` and ``lock_waiters`` are this process's."""
+        counts = await self._call("statistics", lambda: self._redis.hgetall(stats_key(self.settings.prefix)))
+        return self.statistics_from(counts)
+
+    def _lock_waiters(self, task_id: str) -> int:
+        waiting = 0
         client = self._clients.get(task_id)
-        if client is None:
+        if client is not None:
+            waiting += client.lock.statistics().tasks_waiting
+        entry = self._attach_locks.get(task_id)
+        if entry is not None:
+            waiting += entry[0].statistics().tasks_waiting
+        return waiting
+
+    def task_statistics_from(self, task_id: str, answer: list) -> TaskStatistics:
+        """A ``TASK_STATS`` answer as the snapshot (the hosted suite variant asks synchronously)."""
+        if not int(answer[0]):
             return TaskStatistics(task_id, known=False)
-        return TaskStatistics(task_id, known=True, connected=True, queued=len(client.pending),
-                              sent_through=client.cursor, epoch=client.connection.epoch)
+        epoch, last, sent, trimmed, dropped, delivered, failed, fin, entries, owned = answer[1:]
+        last, sent, trimmed, entries = int(last), int(sent), int(trimmed), int(entries)
+        unsent = min(entries, last - sent)  # the stream holds a contiguous run of seqs ending at last
+        return TaskStatistics(
+            task_id, known=True, connected=bool(int(owned)),
+            queued=last - max(sent, trimmed),  # still in the stream, or expired with it and not yet told
+            dropped=int(dropped), delivered=int(delivered), failed_sends=int(failed), last_seq=last,
+            sent_through=sent, history=entries - unsent, gap_ranges=int(trimmed > sent),
+            finished=int(fin) > 0, lock_waiters=self._lock_waiters(task_id), epoch=str(epoch))
+
+    def statistics_from(self, counts: Mapping) -> ManagerStatistics:
+        """The ``stats`` hash as the snapshot (the hosted suite variant asks synchronously)."""
+        def get(name: str) -> int:
+            return int(counts.get(name, 0) or 0)
+
+        return ManagerStatistics(
+            tasks=get("tasks"), connections=sum(not c.connection.ended for c in self._clients.values()),
+            queued=get("queued"), logged=get("logged"), dropped=get("dropped"), delivered=get("delivered"),
+            failed_sends=get("failed_sends"), discarded=get("discarded"), expired_tasks=0,
+            lock_waiters=sum(self._lock_waiters(task_id) for task_id in list(self._clients)))
 
     def detach(self, task_id: str, websocket: Any, code: int = CloseCode.NORMAL, reason: str = "client left") -> bool:
         """The client behind ``websocket`` left: give up its claim, keep the task."""
@@ -387,7 +438,7 @@ class RedisConnectionManager:
                     old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
                 old.poke()
         claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
-            keys=[keys.meta, keys.log, keys.owner],
+            keys=[keys.meta, keys.log, keys.owner, keys.stats],
             args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
                   self._ms(settings.meta_ttl), secrets.token_hex(4)]))
         current, last, sent, forgotten, token, previous, _fin = claim
@@ -437,6 +488,7 @@ class RedisConnectionManager:
         frames: list = [opening] if opening is not None else []
         if cursor > client.cursor:
             client.written = max(client.written, cursor)
+            client.have = cursor  # the client has these: delivered, once recorded (GAP-2)
         entries = await self._call(f"connect({task_id!r})", lambda: self._redis.xrange(keys.log, f"({cursor}-0", "+"))
         for entry in entries:
             entry_epoch, message = message_from(task_id, entry.identifier, entry.field_values)
@@ -505,6 +557,7 @@ class RedisConnectionManager:
                 await send_text(frame.to_json())
             if isinstance(frame, LogMessage):
                 done = max(done, frame.seq)
+                client.wrote(frame.seq)
             elif isinstance(frame, GapNotice):
                 done = max(done, frame.last_seq)
 
@@ -542,19 +595,28 @@ class RedisConnectionManager:
             connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
                            "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
             through = done  # the frame that failed stays for the next client (FAIL-1)
+            keys = client.keys
+            try:
+                await self._call("count a failed send", lambda: self._failed_script(
+                    keys=[keys.meta, keys.stats], args=[connection.epoch]))
+            except RedisUnavailableError:
+                pass  # a count is not worth holding the client up
         finally:
             client.in_flight = 0
         if through <= client.cursor:
             return  # only an opening frame: nothing to record
         client.cursor = through
         keys = client.keys
+        written = [seq for run in client.runs for seq in run]
         try:
             answer = await self._call("acknowledge", lambda: self._ack(
-                keys=[keys.meta, keys.owner, keys.log],
+                keys=[keys.meta, keys.owner, keys.log, keys.stats],
                 args=[client.token, connection.epoch, client.cursor, self._ms(self.settings.task_ttl),
-                      self._ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
+                      self._ms(self.settings.meta_ttl), self._ms(self.claim_ttl), client.have, *written]))
         except RedisUnavailableError:
             return  # the next acknowledgement carries it; the client has the frames
+        client.runs.clear()  # counted, or not ours to count any more (the next client's)
+        client.have = 0
         if int(answer) == 0:
             connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
         elif int(answer) == -1:
@@ -650,7 +712,7 @@ class RedisConnectionManager:
         keys = Keys(self.settings.prefix, task_id)
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
-                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[self._ms(self.settings.meta_ttl)]))
+                keys=[keys.meta, keys.log, keys.owner, keys.removed, keys.stats], args=[self._ms(self.settings.meta_ttl)]))
             process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)

@@ -105,7 +105,7 @@ class RedisProducer:
         timestamp = self.clock()
         keys = Keys(self.settings.prefix, task_id)
         args = append_args(self.settings, timestamp, level, message, progress, finished, secrets.token_hex(8))
-        result = await self._call(f"send_log({task_id!r})", self._script, [keys.meta, keys.log], args)
+        result = await self._call(f"send_log({task_id!r})", self._script, [keys.meta, keys.log, keys.stats], args)
         return result_message(result, task_id, timestamp, level, message, progress, finished)
 
     async def _call(self, what: str, script: Any, keys: list, args: list) -> Any:
@@ -178,7 +178,7 @@ class SyncRedisProducer:
         delays = backoff_delays()
         while True:
             try:
-                result = self._script(keys=[keys.meta, keys.log], args=args)
+                result = self._script(keys=[keys.meta, keys.log, keys.stats], args=args)
                 break
             except self._errors as exc:
                 left = bound - (time.monotonic() - start)

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from . import _scripts
-from ._common import Keys
+from ._common import Keys, stats_key
 from ._manager import RedisConnectionManager
 
 __all__ = ["redis_factory", "NOT_RUN", "SUITE_CAPABILITIES", "SUITE_NOT_CLAIMED", "SUITE_RULES_NOT_RUN"]
@@ -38,7 +38,7 @@ NOT_RUN: dict[str, str] = {
 
 #: what the Redis backend claims before the conformance suite (``check_connection_manager``)
 SUITE_CAPABILITIES = frozenset({"seq", "gaps", "close_replaced", "close_codes", "detach", "finish", "validation",
-                                "resume"})
+                                "resume", "statistics"})
 #: capabilities not claimed, and why (their rules are UNSUPPORTED, never PASS)
 SUITE_NOT_CLAIMED: dict[str, str] = {
     "overflow": "drop-oldest only (CAP-2/4/5)",
@@ -46,7 +46,6 @@ SUITE_NOT_CLAIMED: dict[str, str] = {
     "cancellation": "cancellation guarantees beyond 'a cancelled connect closes its socket with 1001' are not "
                     "carried (FAIL-3, CANC-*)",
     "threads": "threadsafe() is a SyncRedisProducer; THR-2's loop-thread errors are not carried (THR-*)",
-    "statistics": "statistics() is not provided; task_statistics() sees one process only (GAP-2, STAT-1)",
     "compact": "message_queues are views over read-ahead stream entries (MEM-2)",
     "adapter": "the adapter runs against Redis in tests/redis with real uvicorn processes, not in the suite (ADAPT-*)",
     "send_timeout": "send_log appends and returns, a writer delivers: the suite's send_timeout checks read the "
@@ -153,6 +152,21 @@ class _Hosted(_Held):
         client = self._clients.get(task_id)
         local = [client.written, client.in_flight] if client is not None and not client.connection.ended else [0, 0]
         return int(self._sync_redis().eval(_scripts.STATUS, 2, keys.meta, keys.log, *local)[3])
+
+    def task_statistics(self, task_id: str) -> Any:  # type: ignore[override]
+        from tasktail.manager._message import check_task_id
+
+        task_id = check_task_id(task_id)
+        if task_id in self._removing:  # the async query would wait for this removal: unknown
+            from tasktail.manager._stats import TaskStatistics
+
+            return TaskStatistics(task_id, known=False)
+        keys = Keys(self.settings.prefix, task_id)
+        answer = self._sync_redis().eval(_scripts.TASK_STATS, 3, keys.meta, keys.log, keys.owner)
+        return self.task_statistics_from(task_id, answer)
+
+    def statistics(self) -> Any:  # type: ignore[override]
+        return self.statistics_from(self._sync_redis().hgetall(stats_key(self.settings.prefix)))
 
 
 def cannot_run(vector: dict[str, Any]) -> str | None:

@@ -592,7 +592,7 @@ async def test_a_disconnect_elsewhere_is_4002_even_before_its_notice_arrives(red
         await frames(ws, 1)
         keys = Keys("tasktail", "t")
         with redis_py.Redis.from_url(redis_server.url, decode_responses=True) as r:
-            r.eval(_scripts.REMOVE, 4, keys.meta, keys.log, keys.owner, keys.removed, 60_000)  # no notice
+            r.eval(_scripts.REMOVE, 5, keys.meta, keys.log, keys.owner, keys.removed, keys.stats, 60_000)  # no notice
         async with RedisProducer(redis_server.url) as producer:
             await producer.send_log("t", "info", "next incarnation")
         await wait_until(lambda: ws.client.close_code is not None)

@@ -1,0 +1,107 @@
+"""Statistics of the Redis backend, counted in Redis by the scripts that change what they
+count, so every process sees the same numbers (SPEC ``RDS-7``, ``GAP-2``, ``STAT-1``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+
+import anyio
+import pytest
+
+from tasktail.fakes import FailOnSend, FakeWebSocket
+from tasktail.manager._stats import ManagerStatistics, TaskStatistics
+from tasktail.redis import RedisConnectionManager
+
+from .support import BOUND, frames
+
+pytestmark = pytest.mark.anyio
+
+
+async def eventually(query: Callable[[], Awaitable], predicate: Callable[[object], bool]) -> object:
+    """``await query()`` until ``predicate`` holds of its answer (bounded, real time): the
+    acknowledgement that counts a delivery runs after the frame was written."""
+    with anyio.fail_after(BOUND):
+        while True:
+            answer = await query()
+            if predicate(answer):
+                return answer
+            await anyio.sleep(0.005)
+
+
+def adds_up(s: ManagerStatistics) -> bool:
+    return s.logged == s.delivered + s.queued + s.dropped + s.discarded
+
+
+def task_adds_up(t: TaskStatistics) -> bool:
+    return t.last_seq == t.delivered + t.queued + t.dropped
+
+
+def counts(s: ManagerStatistics) -> dict:
+    return {k: v for k, v in dataclasses.asdict(s).items() if k not in ("connections", "lock_waiters")}
+
+
+@pytest.mark.rule("RDS-7")
+async def test_statistics_are_counted_in_redis_and_agree_across_processes(redis_server):
+    url = redis_server.url
+    async with RedisConnectionManager(url, max_queue_size=3) as a, RedisConnectionManager(url, max_queue_size=3) as b:
+        assert (await a.task_statistics("t")).known is False
+        for i in range(1, 6):  # cap 3: seqs 1 and 2 are trimmed before any client had them
+            await a.send_log("t", "info", f"m{i}")
+        t = await b.task_statistics("t")  # another process sees what a appended
+        assert (t.known, t.connected, t.last_seq, t.queued, t.dropped, t.delivered) == (True, False, 5, 3, 2, 0)
+        assert t.gap_ranges == 1 and t.finished is False and t.epoch
+        ws = FakeWebSocket()
+        await b.connect(ws, "t")  # b's client gets the dropped notice, then 3..5
+        await frames(ws, 4)
+        t = await eventually(lambda: a.task_statistics("t"), lambda t: t.delivered == 3)
+        assert (t.connected, t.queued, t.dropped, t.sent_through, t.gap_ranges, t.history) == (True, 0, 2, 5, 0, 3)
+
+        await a.send_log("u", "info", "u1")  # discarded with its task
+        a.disconnect("u")
+        assert (await a.task_statistics("u")).known is False  # waits for the removal
+
+        broken = FakeWebSocket(FailOnSend(1, RuntimeError("boom")))
+        await b.connect(broken, "f")
+        await a.send_log("f", "info", "f1")  # the send fails: counted, and f1 stays queued
+        f = await eventually(lambda: a.task_statistics("f"), lambda f: f.failed_sends == 1)
+        assert (f.queued, f.delivered, f.connected) == (1, 0, False)
+
+        for i in range(1, 3):
+            await a.send_log("r", "info", f"r{i}")
+        await a.connect(FakeWebSocket(), "r", after_seq=2)  # the client has both: delivered
+        r = await eventually(lambda: b.task_statistics("r"), lambda r: r.delivered == 2)
+        assert (r.queued, r.dropped) == (0, 0)
+
+        s = await eventually(a.statistics, lambda s: s.delivered == 5)
+        assert counts(s) == {"tasks": 3, "queued": 1, "logged": 9, "dropped": 2, "delivered": 5,
+                             "failed_sends": 1, "discarded": 1, "expired_tasks": 0}
+        assert adds_up(s) and counts(await b.statistics()) == counts(s)  # one count for every process
+        assert (s.connections, (await b.statistics()).connections) == (1, 1)  # each process's own clients
+        for task_id in ("t", "f", "r"):
+            assert task_adds_up(await a.task_statistics(task_id))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            s.logged = 0  # type: ignore[misc]
+
+
+@pytest.mark.rule("RDS-7")
+async def test_a_frame_written_while_the_cap_trimmed_it_is_delivered_not_dropped(redis_server):
+    from tasktail.fakes import Gate
+
+    async with RedisConnectionManager(redis_server.url, max_queue_size=2) as manager:
+        gate = Gate()
+        ws = FakeWebSocket(gate)
+        await manager.connect(ws, "t")
+        await manager.send_log("t", "info", "m1")
+        with anyio.fail_after(BOUND):
+            await gate.wait_pending(1)
+        for i in range(2, 5):  # m1, being written, is trimmed from the stream (counted dropped)
+            await manager.send_log("t", "info", f"m{i}")
+        assert (await manager.task_statistics("t")).dropped >= 1
+        gate.open()
+        await frames(ws, 2)
+        t = await eventually(lambda: manager.task_statistics("t"), lambda t: t.queued == 0)
+        assert task_adds_up(t) and t.last_seq == 4
+        written = [f["seq"] for f in ws.client.json_frames() if f["type"] == "log"]
+        assert t.delivered == len(written) and 1 in written and t.dropped == 4 - len(written)
+        assert adds_up(await manager.statistics())
