@@ -257,16 +257,22 @@ class RedisConnectionManager:
                        finished: bool = False) -> LogMessage:
         """Append one message to the task's stream (one atomic script, ``RDS-1``); the
         process holding its client delivers it. Raises like the reference's ``send_log``,
-        plus ``RedisUnavailableError`` after ``unavailable_timeout`` (``RDS-5``)."""
+        plus ``RedisUnavailableError`` after ``unavailable_timeout`` (``RDS-5``).
+
+        A cancelled caller (cancelled on entry or during the round trip) still appends: the
+        round trip is shielded and bounded by ``unavailable_timeout``, so whether the seq was
+        spent is always known; then the cancellation is raised (``FAIL-3``, ``CANC-1``)."""
         self._running()
-        if type(task_id) is str and task_id in self._removing:
-            await self._removing[task_id].wait()  # a disconnect of this process comes first
-        entry, epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
-        client = self._clients.get(entry.task_id)
-        if client is not None:  # what the reader must catch up with (quiescent)
-            self._appended[entry.task_id] = (epoch, entry.seq)
-            if client.connection.epoch == epoch:
-                client.newest = max(client.newest, entry.seq)
+        with anyio.CancelScope(shield=True):
+            if type(task_id) is str and task_id in self._removing:
+                await self._removing[task_id].wait()  # a disconnect of this process comes first (bounded)
+            entry, epoch, _dropped = await self._producer.append(task_id, level, message, progress, finished)
+            client = self._clients.get(entry.task_id)
+            if client is not None:  # what the reader must catch up with (quiescent)
+                self._appended[entry.task_id] = (epoch, entry.seq)
+                if client.connection.epoch == epoch:
+                    client.newest = max(client.newest, entry.seq)
+        await anyio.lowlevel.checkpoint_if_cancelled()  # queued; now the caller's cancellation
         return entry
 
     async def connect(self, websocket: Any, task_id: str, after_seq: int | None = None,
@@ -437,10 +443,11 @@ class RedisConnectionManager:
                 if not old.connection.ended:
                     old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
                 old.poke()
-        claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
-            keys=[keys.meta, keys.log, keys.owner, keys.stats],
-            args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
-                  self._ms(settings.meta_ttl), secrets.token_hex(4)]))
+        with anyio.CancelScope(shield=True):  # bounded; a claim made is always known, so it is given up
+            claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
+                keys=[keys.meta, keys.log, keys.owner, keys.stats],
+                args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), self._ms(settings.task_ttl),
+                      self._ms(settings.meta_ttl), secrets.token_hex(4)]))
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
         client.newest = last
@@ -601,10 +608,26 @@ class RedisConnectionManager:
                     keys=[keys.meta, keys.stats], args=[connection.epoch]))
             except RedisUnavailableError:
                 pass  # a count is not worth holding the client up
+        except BaseException:
+            # Cancelled mid-write (a connect's caller, the manager's exit): it ends the
+            # connection like a failure and the frame stays queued; what was written is
+            # still recorded below, shielded, or the next client would get it again (ORD-3).
+            if not connection.ended:
+                connection.end(CloseCode.GOING_AWAY, "send cancelled")
+            with anyio.CancelScope(shield=True):
+                await self._record(client, done)
+            raise
         finally:
             client.in_flight = 0
+        with anyio.CancelScope(shield=True):  # bounded by unavailable_timeout
+            await self._record(client, through)
+
+    async def _record(self, client: _Client, through: int) -> None:
+        """Acknowledge in Redis that the client has everything through ``through`` (and
+        count what it was written, GAP-2); a fenced-off owner is closed with ``4000``."""
         if through <= client.cursor:
             return  # only an opening frame: nothing to record
+        connection = client.connection
         client.cursor = through
         keys = client.keys
         written = [seq for run in client.runs for seq in run]

@@ -4,7 +4,6 @@ count, so every process sees the same numbers (SPEC ``RDS-7``, ``GAP-2``, ``STAT
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
@@ -13,20 +12,9 @@ from tasktail.fakes import FailOnSend, FakeWebSocket
 from tasktail.manager._stats import ManagerStatistics, TaskStatistics
 from tasktail.redis import RedisConnectionManager
 
-from .support import BOUND, frames
+from .support import BOUND, eventually, frames
 
 pytestmark = pytest.mark.anyio
-
-
-async def eventually(query: Callable[[], Awaitable], predicate: Callable[[object], bool]) -> object:
-    """``await query()`` until ``predicate`` holds of its answer (bounded, real time): the
-    acknowledgement that counts a delivery runs after the frame was written."""
-    with anyio.fail_after(BOUND):
-        while True:
-            answer = await query()
-            if predicate(answer):
-                return answer
-            await anyio.sleep(0.005)
 
 
 def adds_up(s: ManagerStatistics) -> bool:
@@ -105,3 +93,4 @@ async def test_a_frame_written_while_the_cap_trimmed_it_is_delivered_not_dropped
         written = [f["seq"] for f in ws.client.json_frames() if f["type"] == "log"]
         assert t.delivered == len(written) and 1 in written and t.dropped == 4 - len(written)
         assert adds_up(await manager.statistics())
+
