@@ -147,6 +147,7 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
+        self._leaving: set[str] = set()  # claim tokens of ended clients being given up (_forget_client)
         self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users]: _attaching
         # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
         # XREAD waits on, the last seq this process appended per task, wake notices.
@@ -337,8 +338,20 @@ class RedisConnectionManager:
 
     async def get_connection_status(self, task_id: str) -> bool:
         """Whether some process holds a live claim on the task (a client is attached)."""
-        keys = await self._keys_after_removal(check_task_id(task_id))
-        return bool(await self._call("get_connection_status", lambda: self._redis.exists([keys.owner])))
+        task_id = check_task_id(task_id)
+        keys = await self._keys_after_removal(task_id)
+        owner = await self._call("get_connection_status", lambda: self._redis.get(keys.owner))
+        return self.attached(task_id, owner)
+
+    def attached(self, task_id: str, owner: str | None) -> bool:
+        """Whether the claim ``owner`` (the task's owner record) is a client's: not one this
+        process ended (detached, failed, replaced here) and is still giving up in Redis."""
+        if owner is None:
+            return False
+        client = self._clients.get(task_id)
+        if client is not None and client.connection.ended and client.token == owner:
+            return False
+        return owner not in self._leaving
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
@@ -705,6 +718,7 @@ class RedisConnectionManager:
             self._appended.pop(task_id, None)
         client.following = False
         if client.token and client.connection.close_code != CloseCode.REPLACED:
+            self._leaving.add(client.token)  # no client, for the queries, from now on (REPL-2)
             with anyio.move_on_after(self.close_timeout):
                 self._busy += 1
                 try:
@@ -713,6 +727,7 @@ class RedisConnectionManager:
                     pass  # the claim expires by itself (claim_ttl)
                 finally:
                     self._busy -= 1
+                    self._leaving.discard(client.token)
         await self._close_socket(client.connection)
 
     async def _close_socket(self, connection: Connection) -> None:

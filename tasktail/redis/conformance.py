@@ -139,7 +139,7 @@ class _Hosted(_Held):
         if task_id in self._removing:  # the async query would wait for this removal: no keys
             return False
         keys = Keys(self.settings.prefix, task_id)
-        return bool(self._sync_redis().exists(keys.owner))
+        return self.attached(task_id, self._sync_redis().get(keys.owner))
 
     def get_queued_message_count(self, task_id: str) -> int:  # type: ignore[override]
         from tasktail.manager._message import check_task_id
