@@ -38,7 +38,7 @@ NOT_RUN: dict[str, str] = {
 
 #: what the Redis backend claims before the conformance suite (``check_connection_manager``)
 SUITE_CAPABILITIES = frozenset({"seq", "gaps", "close_replaced", "close_codes", "detach", "finish", "validation",
-                                "resume", "statistics", "cancellation"})
+                                "resume", "statistics", "cancellation", "send_timeout"})
 #: capabilities not claimed, and why (their rules are UNSUPPORTED, never PASS)
 SUITE_NOT_CLAIMED: dict[str, str] = {
     "overflow": "drop-oldest only (CAP-2/4/5)",
@@ -46,8 +46,6 @@ SUITE_NOT_CLAIMED: dict[str, str] = {
     "threads": "threadsafe() is a SyncRedisProducer; THR-2's loop-thread errors are not carried (THR-*)",
     "compact": "message_queues are views over read-ahead stream entries (MEM-2)",
     "adapter": "the adapter runs against Redis in tests/redis with real uvicorn processes, not in the suite (ADAPT-*)",
-    "send_timeout": "send_log appends and returns, a writer delivers: the suite's send_timeout checks read the "
-                    "status half a virtual second after send_log returned, before the timeout can fire",
 }
 #: rules run by no check here although their capabilities are claimed, and why
 SUITE_RULES_NOT_RUN: dict[str, str] = {
