@@ -43,7 +43,9 @@ SUITE_CAPABILITIES = frozenset({"seq", "gaps", "close_replaced", "close_codes", 
 SUITE_NOT_CLAIMED: dict[str, str] = {
     "overflow": "drop-oldest only (CAP-2/4/5)",
     "expiry": "TTLs run on Redis's real clock and max_tasks is not carried (MEM-3/4, WIRE-3)",
-    "threads": "threadsafe() is a SyncRedisProducer; THR-2's loop-thread errors are not carried (THR-*)",
+    "threads": "threadsafe() is a SyncRedisProducer, which needs no event loop: THR-2's loop-thread and "
+               "loop-closed errors are not carried, and its check of a thread waiting on a stalled client when "
+               "the loop ends cannot arise (send_log appends and returns) (THR-*)",
     "compact": "message_queues are views over read-ahead stream entries (MEM-2)",
     "adapter": "the adapter runs against Redis in tests/redis with real uvicorn processes, not in the suite (ADAPT-*)",
 }
