@@ -20,8 +20,8 @@ from ..manager._message import (
 )
 from ..manager._manager import _check_number
 
-__all__ = ["RedisUnavailableError", "Keys", "stats_key", "Settings", "shown_url", "validated", "append_args", "message_from",
-           "result_message", "backoff_delays", "new_epoch"]
+__all__ = ["RedisUnavailableError", "Keys", "stats_key", "Settings", "shown_url", "validated", "append_args",
+           "message_from", "result_message", "backoff_delays", "new_epoch"]
 
 
 class RedisUnavailableError(TasktailError, ConnectionError):

@@ -750,7 +750,8 @@ class RedisConnectionManager:
         keys = Keys(self.settings.prefix, task_id)
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
-                keys=[keys.meta, keys.log, keys.owner, keys.removed, keys.stats], args=[self._ms(self.settings.meta_ttl)]))
+                keys=[keys.meta, keys.log, keys.owner, keys.removed, keys.stats],
+                args=[self._ms(self.settings.meta_ttl)]))
             process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)

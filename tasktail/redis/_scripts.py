@@ -269,7 +269,8 @@ return 1
 # epoch, last, sent, trimmed, dropped, delivered, failed_sends, fin, entries in the stream,
 # a client attached (0/1)}.
 TASK_STATS = r"""
-local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'sent', 'trimmed', 'dropped', 'delivered', 'failed_sends', 'fin')
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'sent', 'trimmed', 'dropped', 'delivered', 'failed_sends',
+                    'fin')
 if not m[1] then
   return {0}
 end
