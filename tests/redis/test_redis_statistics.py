@@ -4,6 +4,7 @@ count, so every process sees the same numbers (SPEC ``RDS-7``, ``GAP-2``, ``STAT
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import anyio
 import pytest
@@ -94,3 +95,25 @@ async def test_a_frame_written_while_the_cap_trimmed_it_is_delivered_not_dropped
         assert t.delivered == len(written) and 1 in written and t.dropped == 4 - len(written)
         assert adds_up(await manager.statistics())
 
+
+
+@pytest.mark.rule("RDS-7")
+async def test_the_adapters_known_only_asks_redis_so_a_task_of_another_process_is_known(redis_server):
+    from tasktail.manager.starlette import stream_task
+
+    class QuerySocket(FakeWebSocket):
+        query_params: dict = {}
+
+    async with RedisConnectionManager(redis_server.url) as a, RedisConnectionManager(redis_server.url) as b:
+        await a.send_log("known", "info", "hello")  # logged through another process's manager
+        stranger = QuerySocket()
+        with anyio.fail_after(BOUND):
+            await stream_task(stranger, b, "made-up", known_only=True)
+        assert stranger.client.close_code == 1008 and (await b.task_statistics("made-up")).known is False
+        friend = QuerySocket()
+        with anyio.fail_after(BOUND):
+            async with anyio.create_task_group() as group:
+                group.start_soon(partial(stream_task, friend, b, "known", known_only=True))
+                got = await frames(friend, 1)
+                friend.client.disconnect(1000)
+        assert [f["message"] for f in got] == ["hello"]
