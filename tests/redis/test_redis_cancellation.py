@@ -35,7 +35,7 @@ async def test_a_cancelled_send_log_still_appends_and_then_raises(redis_server):
         during = anyio.CancelScope()
         async with anyio.create_task_group() as group:
             group.start_soon(produce, during)
-            await anyio.lowlevel.checkpoint()  # the append is on its way to Redis
+            await anyio.lowlevel.checkpoint()  # the append is on its way (or not begun: it appends either way)
             during.cancel()
         assert done.is_set()
         got = await frames(ws, 2)
