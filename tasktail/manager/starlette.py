@@ -17,6 +17,7 @@ history for the next page load, and a replaced endpoint cannot tear down its suc
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -79,8 +80,12 @@ async def serve_client(socket: Any, manager: ConnectionManager, task_id: str, qu
     try:
         after_seq = parse_after_seq(query.get("after_seq"))
         epoch = query.get("epoch")  # None when absent: no hello frame
-        if known_only and not manager.task_statistics(task_id).known:
-            raise ValueError(f"task_id={task_id!r} is not a known task")
+        if known_only:
+            stats = manager.task_statistics(task_id)
+            if inspect.isawaitable(stats):  # a manager that asks elsewhere (the Redis backend)
+                stats = await stats
+            if not stats.known:
+                raise ValueError(f"task_id={task_id!r} is not a known task")
         if epoch is None:  # other implementations of the seed API know no epoch
             connection = await manager.connect(socket, task_id, after_seq)
         else:

@@ -22,8 +22,8 @@ from ..manager._message import (
 from ..manager._policies import CoalesceProgress, DropOldest, RejectNewest
 from ..manager._manager import _check_number
 
-__all__ = ["RedisUnavailableError", "Keys", "Settings", "shown_url", "validated", "append_args", "message_from",
-           "result_message", "backoff_delays", "new_epoch", "check_overflow", "choose", "full_queue"]
+__all__ = ["RedisUnavailableError", "Keys", "stats_key", "Settings", "shown_url", "validated", "append_args",
+           "message_from", "result_message", "backoff_delays", "new_epoch", "check_overflow", "choose", "full_queue"]
 
 
 class RedisUnavailableError(TasktailError, ConnectionError):
@@ -59,12 +59,18 @@ def new_epoch() -> str:
 class Keys:
     """The keys of one task: one hash tag, so a cluster keeps them on one node."""
 
-    __slots__ = ("meta", "log", "owner", "removed")
+    __slots__ = ("meta", "log", "owner", "removed", "stats")
 
     def __init__(self, prefix: str, task_id: str) -> None:
         base = f"{prefix}:{{{quote(task_id, safe='')}}}"
         self.meta, self.log, self.owner = f"{base}:meta", f"{base}:log", f"{base}:owner"
         self.removed = f"{base}:removed"  # the epoch disconnect removed (RDS-6)
+        self.stats = stats_key(prefix)
+
+
+def stats_key(prefix: str) -> str:
+    """The prefix's counters (``statistics()``, SPEC ``STAT-1``): one hash for all its tasks."""
+    return f"{prefix}:stats"
 
 
 class Settings:

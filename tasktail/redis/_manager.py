@@ -48,9 +48,10 @@ from ..manager._core import Connection
 from ..manager._errors import TaskLimitError
 from ..manager._manager import _check_number
 from ..manager._message import GapNotice, LogMessage, Opening, check_after_seq, check_epoch, check_task_id
-from ..manager._stats import CloseCode, TaskStatistics
+from ..manager._stats import CloseCode, ManagerStatistics, TaskStatistics
 from . import _scripts
-from ._common import Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url, ttl_ms, validated
+from ._common import (Keys, RedisUnavailableError, backoff_delays, message_from, new_epoch, shown_url, stats_key,
+                      ttl_ms, validated)
 from ._producer import RedisProducer, SyncRedisProducer, _connection_errors, _first, call_bounded, connect_coredis, require
 
 __all__ = ["RedisConnectionManager", "open_manager"]
@@ -72,7 +73,7 @@ class _Client:
     """One local socket following one task."""
 
     __slots__ = ("connection", "keys", "token", "fence", "cursor", "last_id", "pending", "wake", "lock",
-                 "resync", "following", "written", "in_flight", "newest")
+                 "resync", "following", "written", "in_flight", "newest", "runs", "have")
 
     def __init__(self, connection: Connection, keys: Keys) -> None:
         self.connection = connection
@@ -89,6 +90,25 @@ class _Client:
         self.written = 0  # highest seq written to the socket (a frame group may be unrecorded yet)
         self.in_flight = 0  # seq of the message being written, 0 when none
         self.newest = 0  # the newest seq of the task this process knows of (the cap's floor)
+        self.runs: list = []  # seqs written and not yet acknowledged, as [first, last] runs (GAP-2)
+        self.have = 0  # a resume point above what Redis recorded, until acknowledged
+
+    def wrote(self, seq: int) -> None:
+        runs = self.runs
+        if runs and runs[-1][1] + 1 == seq:
+            runs[-1][1] = seq
+        else:
+            runs.append([seq, seq])
+
+    def written_runs(self) -> list:
+        """The seqs written and not yet counted, as first, last pairs (ACK's and TAKE's)."""
+        return [seq for run in self.runs for seq in run]
+
+    def counted(self) -> None:
+        """Redis answered a record: what it carried is counted, or not ours to count any
+        more (the next client's)."""
+        self.runs.clear()
+        self.have = 0
 
     def poke(self) -> None:
         self.wake.set()
@@ -169,7 +189,7 @@ class RedisConnectionManager:
         self._clients: dict[str, _Client] = {}
         self._by_log: dict[str, _Client] = {}
         self._removing: dict[str, anyio.Event] = {}
-        self._letting_go: set[str] = set()  # claims of ended local clients, being released
+        self._leaving: set[str] = set()  # claim tokens of ended clients being given up (_forget_client)
         self._attach_locks: dict[str, list] = {}  # task_id -> [lock, users, fence]: _attaching
         # Quiescence (``quiescent()``): calls awaiting Redis, the streams the reader's
         # XREAD waits on, the last seq this process appended per task, wake notices.
@@ -220,6 +240,7 @@ class RedisConnectionManager:
         self._forget_script = s(_scripts.FORGET)
         self._notify_script = s(_scripts.NOTIFY)
         self._take = s(_scripts.TAKE)
+        self._failed_script, self._task_stats = s(_scripts.FAILED), s(_scripts.TASK_STATS)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._reader)
@@ -286,21 +307,27 @@ class RedisConnectionManager:
                        finished: bool = False) -> LogMessage:
         """Append one message to the task's stream (one atomic script, ``RDS-1``); the
         process holding its client delivers it. Raises like the reference's ``send_log``,
-        plus ``RedisUnavailableError`` after ``unavailable_timeout`` (``RDS-5``)."""
+        plus ``RedisUnavailableError`` after ``unavailable_timeout`` (``RDS-5``).
+
+        A cancelled caller (cancelled on entry or during the round trip) still appends: the
+        round trip is shielded and bounded by ``unavailable_timeout``, so whether the seq was
+        spent is always known; then the cancellation is raised (``FAIL-3``, ``CANC-1``)."""
         self._running()
-        if type(task_id) is str and task_id in self._removing:
-            await self._removing[task_id].wait()  # a disconnect of this process comes first
-        if self._tracking:  # a bad call raises first and changes nothing (VAL-1)
-            await self._admit(validated(task_id, level, message, progress, finished)[0])
-        entry, epoch, dropped = await self._producer.append(task_id, level, message, progress, finished)
-        if self._tracking:
-            self._tracked.setdefault(entry.task_id)
-            await self._sweep_if_due()
-        client = self._clients.get(entry.task_id)
-        if client is not None and entry.seq not in dropped:  # what the reader must catch up with (quiescent)
-            self._appended[entry.task_id] = (epoch, entry.seq)
-            if client.connection.epoch == epoch:
-                client.newest = max(client.newest, entry.seq)
+        with anyio.CancelScope(shield=True):  # every await here is bounded (unavailable_timeout)
+            if type(task_id) is str and task_id in self._removing:
+                await self._removing[task_id].wait()  # a disconnect of this process comes first
+            if self._tracking:  # a bad call raises first and changes nothing (VAL-1)
+                await self._admit(validated(task_id, level, message, progress, finished)[0])
+            entry, epoch, dropped = await self._producer.append(task_id, level, message, progress, finished)
+            if self._tracking:
+                self._tracked.setdefault(entry.task_id)
+                await self._sweep_if_due()
+            client = self._clients.get(entry.task_id)
+            if client is not None and entry.seq not in dropped:  # what the reader must catch up with (quiescent)
+                self._appended[entry.task_id] = (epoch, entry.seq)
+                if client.connection.epoch == epoch:
+                    client.newest = max(client.newest, entry.seq)
+        await anyio.lowlevel.checkpoint_if_cancelled()  # queued; now the caller's cancellation
         return entry
 
     async def connect(self, websocket: Any, task_id: str, after_seq: int | None = None,
@@ -377,9 +404,20 @@ class RedisConnectionManager:
 
     async def get_connection_status(self, task_id: str) -> bool:
         """Whether some process holds a live claim on the task (a client is attached)."""
-        keys = await self._keys_after_removal(check_task_id(task_id))
+        task_id = check_task_id(task_id)
+        keys = await self._keys_after_removal(task_id)
         owner = await self._call("get_connection_status", lambda: self._redis.get(keys.owner))
-        return owner is not None and owner not in self._letting_go
+        return self.attached(task_id, owner)
+
+    def attached(self, task_id: str, owner: str | None) -> bool:
+        """Whether the claim ``owner`` (the task's owner record) is a client's: not one this
+        process ended (detached, failed, replaced here) and is still giving up in Redis."""
+        if owner is None:
+            return False
+        client = self._clients.get(task_id)
+        if client is not None and client.connection.ended and client.token == owner:
+            return False
+        return owner not in self._leaving
 
     async def get_queued_message_count(self, task_id: str) -> int:
         """Messages of the task that no client was sent yet (as Redis has them)."""
@@ -393,14 +431,58 @@ class RedisConnectionManager:
                                   lambda: self._status(keys=[keys.meta, keys.log], args=local))
         return int(result[3])
 
-    def task_statistics(self, task_id: str) -> TaskStatistics:
-        """This process's view only: known and connected when it holds the task's client."""
+    async def task_statistics(self, task_id: str) -> TaskStatistics:
+        """The task's counters as Redis has them, across processes (SPEC ``STAT-1``);
+        ``lock_waiters`` is this process's."""
         task_id = check_task_id(task_id)
+        keys = await self._keys_after_removal(task_id)
+        answer = await self._call("task_statistics", lambda: self._task_stats(
+            keys=[keys.meta, keys.log, keys.owner], args=[]))
+        return self.task_statistics_from(task_id, answer)
+
+    async def statistics(self) -> ManagerStatistics:
+        """The prefix's counters as Redis has them, across processes (SPEC ``STAT-1``);
+        ``connections`` and ``lock_waiters`` are this process's."""
+        counts = await self._call("statistics", lambda: self._redis.hgetall(stats_key(self.settings.prefix)))
+        return self.statistics_from(counts)
+
+    def _lock_waiters(self, task_id: str) -> int:
+        waiting = 0
         client = self._clients.get(task_id)
-        if client is None:
+        if client is not None:
+            waiting += client.lock.statistics().tasks_waiting
+        entry = self._attach_locks.get(task_id)
+        if entry is not None:
+            waiting += entry[0].statistics().tasks_waiting
+        return waiting
+
+    def task_statistics_from(self, task_id: str, answer: list) -> TaskStatistics:
+        """A ``TASK_STATS`` answer as the snapshot (the hosted suite variant asks synchronously)."""
+        if not int(answer[0]):
             return TaskStatistics(task_id, known=False)
-        return TaskStatistics(task_id, known=True, connected=True, queued=len(client.pending),
-                              sent_through=client.cursor, epoch=client.connection.epoch)
+        epoch, last, sent, trimmed, dropped, delivered, failed, fin, entries, owned, dq = answer[1:]
+        last, sent, trimmed, entries, dq = int(last), int(sent), int(trimmed), int(entries), int(dq)
+        # queued: still in the stream, or expired with it and not yet told; not what a policy
+        # evicted or rejected above `sent` (dq: holes in the stream, counted dropped)
+        queued = last - max(sent, trimmed) - dq
+        unsent = min(entries, queued)
+        return TaskStatistics(
+            task_id, known=True, connected=bool(int(owned)),
+            queued=queued,
+            dropped=int(dropped), delivered=int(delivered), failed_sends=int(failed), last_seq=last,
+            sent_through=sent, history=entries - unsent, gap_ranges=int(trimmed > sent or dq > 0),
+            finished=int(fin) > 0, lock_waiters=self._lock_waiters(task_id), epoch=str(epoch))
+
+    def statistics_from(self, counts: Mapping) -> ManagerStatistics:
+        """The ``stats`` hash as the snapshot (the hosted suite variant asks synchronously)."""
+        def get(name: str) -> int:
+            return int(counts.get(name, 0) or 0)
+
+        return ManagerStatistics(
+            tasks=get("tasks"), connections=sum(not c.connection.ended for c in self._clients.values()),
+            queued=get("queued"), logged=get("logged"), dropped=get("dropped"), delivered=get("delivered"),
+            failed_sends=get("failed_sends"), discarded=get("discarded"), expired_tasks=get("expired_tasks"),
+            lock_waiters=sum(self._lock_waiters(task_id) for task_id in list(self._clients)))
 
     def detach(self, task_id: str, websocket: Any, code: int = CloseCode.NORMAL, reason: str = "client left") -> bool:
         """The client behind ``websocket`` left: give up its claim, keep the task."""
@@ -411,7 +493,7 @@ class RedisConnectionManager:
         # As the reference: detach does not close the socket. The client left, or the
         # adapter closes it with the recorded code (close_connection, ADAPT-3).
         client.connection.detached = True
-        self._letting_go.add(client.token)  # not connected from now on (QRY-1), released next
+        self._leaving.add(client.token)  # not connected from now on (QRY-1), released next
         client.poke()
         return True
 
@@ -488,7 +570,7 @@ class RedisConnectionManager:
 
     def _forget_request(self, task_id: str, now: float, mode: str, pipe: Any = None) -> Any:
         keys = Keys(self.settings.prefix, task_id)
-        return self._forget_script(keys=[keys.meta, keys.log, keys.owner],
+        return self._forget_script(keys=[keys.meta, keys.log, keys.owner, keys.stats],
                                    args=[repr(now), repr(self.settings.task_ttl or 0.0), mode],
                                    **({"client": pipe} if pipe is not None else {}))
 
@@ -512,10 +594,11 @@ class RedisConnectionManager:
                 if not old.connection.ended:
                     old.connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
                 old.poke()
-        claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
-            keys=[keys.meta, keys.log, keys.owner],
-            args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), ttl_ms(settings.task_ttl),
-                  ttl_ms(settings.meta_ttl), secrets.token_hex(4), repr(self._producer.clock())]))
+        with anyio.CancelScope(shield=True):  # bounded; a claim made is always known, so it is given up
+            claim = await self._call(f"connect({task_id!r})", lambda: self._claim(
+                keys=[keys.meta, keys.log, keys.owner, keys.stats],
+                args=[self.process_id, self._ms(self.claim_ttl), new_epoch(), ttl_ms(settings.task_ttl),
+                      ttl_ms(settings.meta_ttl), secrets.token_hex(4), repr(self._producer.clock())]))
         current, last, sent, forgotten, token, previous, _fin = claim
         last, sent, forgotten = int(last), int(sent), int(forgotten)
         client.newest = last
@@ -567,6 +650,7 @@ class RedisConnectionManager:
         client.cursor = min(cursor, sent)
         if cursor > client.cursor:
             client.written = max(client.written, cursor)
+            client.have = cursor  # the client has these: delivered, once recorded (GAP-2)
         if self._pull:
             await self._drain(client, cursor, opening, locked=True)
             client.last_id = f"{client.cursor}-0"
@@ -642,6 +726,7 @@ class RedisConnectionManager:
                 await send_text(frame.to_json())
             if isinstance(frame, LogMessage):
                 done = max(done, frame.seq)
+                client.wrote(frame.seq)
             elif isinstance(frame, GapNotice):
                 done = max(done, frame.last_seq)
 
@@ -679,11 +764,29 @@ class RedisConnectionManager:
             connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
                            "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
             through = done  # the frame that failed stays for the next client (FAIL-1)
+            await self._count_failed_send(client)
+        except BaseException:
+            # Cancelled mid-write (a connect's caller, the manager's exit): it ends the
+            # connection like a failure and the frame stays queued; what was written is
+            # still recorded below, shielded, or the next client would get it again (ORD-3).
+            if not connection.ended:
+                connection.end(CloseCode.GOING_AWAY, "send cancelled")
+            with anyio.CancelScope(shield=True):
+                await self._record(client, done)
+            raise
         finally:
             client.in_flight = 0
-        if through <= client.cursor:
-            return  # only an opening frame: nothing to record
-        await self._record(client, through)
+        with anyio.CancelScope(shield=True):  # bounded by unavailable_timeout
+            await self._record(client, through)
+
+    async def _count_failed_send(self, client: _Client) -> None:
+        keys = client.keys
+        try:
+            await self._call("count a failed send", lambda: self._failed_script(
+                keys=[keys.meta, keys.stats], args=[client.connection.epoch]))
+        except RedisUnavailableError:
+            pass  # a count is not worth holding the client up
+
 
     async def _drain(self, client: _Client, done: int, opening: Any = None, *, locked: bool = False) -> None:
         """Pull mode (every policy but drop-oldest): record what was sent and take the next
@@ -708,13 +811,23 @@ class RedisConnectionManager:
                 timed_out = isinstance(exc, TimeoutError)
                 connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
                                "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
+                await self._count_failed_send(client)
                 return False
+            except BaseException:
+                # Cancelled mid-write: ends the connection like a failure (the frame stays
+                # queued); what was written is recorded, shielded (ORD-3), as _send does.
+                if not connection.ended:
+                    connection.end(CloseCode.GOING_AWAY, "send cancelled")
+                with anyio.CancelScope(shield=True):
+                    await self._record(client, done)
+                raise
             finally:
                 client.in_flight = 0
             if isinstance(frame, GapNotice):
                 done = max(done, frame.last_seq)
             elif isinstance(frame, LogMessage):
                 done = max(done, frame.seq)
+                client.wrote(frame.seq)
             client.written = max(client.written, done)
             return True
 
@@ -736,8 +849,11 @@ class RedisConnectionManager:
                         if connection.ended:
                             return
                         break  # the waiter goes first (anyio's Lock is fair), then on
+                    written = client.written_runs()
                     answer = await self._call("take", lambda: self._take(
-                        keys=[keys.meta, keys.owner, keys.log], args=[client.token, connection.epoch, done, *ttls]))
+                        keys=[keys.meta, keys.owner, keys.log, keys.stats],
+                        args=[client.token, connection.epoch, done, *ttls, client.have, *written]))
+                    client.counted()
                     status = int(answer[0])
                     if status == 0:
                         connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
@@ -761,17 +877,22 @@ class RedisConnectionManager:
             await anyio.lowlevel.checkpoint()
 
     async def _record(self, client: _Client, through: int) -> None:
-        """ACK: the client was sent (or told) everything through ``through``."""
+        """Acknowledge in Redis that the client has everything through ``through`` (and
+        count what it was written, GAP-2); a fenced-off owner is closed with ``4000``."""
+        if through <= client.cursor:
+            return  # only an opening frame: nothing to record
         connection = client.connection
         keys = client.keys
         client.cursor = through
+        written = client.written_runs()
         try:
             answer = await self._call("acknowledge", lambda: self._ack(
-                keys=[keys.meta, keys.owner, keys.log],
+                keys=[keys.meta, keys.owner, keys.log, keys.stats],
                 args=[client.token, connection.epoch, through, ttl_ms(self.settings.task_ttl),
-                      ttl_ms(self.settings.meta_ttl), self._ms(self.claim_ttl)]))
+                      ttl_ms(self.settings.meta_ttl), self._ms(self.claim_ttl), client.have, *written]))
         except RedisUnavailableError:
             return  # the next acknowledgement carries it; the client has the frames
+        client.counted()
         if int(answer) == 0:
             connection.end(CloseCode.REPLACED, "replaced by a newer connection for this task")
         elif int(answer) == -1:
@@ -841,19 +962,19 @@ class RedisConnectionManager:
             self._appended.pop(task_id, None)
         client.following = False
         if client.token and client.connection.close_code != CloseCode.REPLACED:
-            self._letting_go.add(client.token)
+            self._leaving.add(client.token)  # no client, for the queries, from now on (REPL-2)
             with anyio.move_on_after(self.close_timeout):
                 self._busy += 1
                 try:
-                    await self._release(keys=[client.keys.owner, client.keys.meta, client.keys.log],
+                    await self._release(keys=[client.keys.owner, client.keys.meta, client.keys.log, client.keys.stats],
                                         args=[client.token, self.settings.policy, self.settings.max_queue_size,
                                               repr(self._producer.clock())])
                 except self._errors:
                     pass  # the claim expires by itself (claim_ttl)
                 finally:
                     self._busy -= 1
-                    self._letting_go.discard(client.token)
-        self._letting_go.discard(client.token)
+                    self._leaving.discard(client.token)
+        self._leaving.discard(client.token)
         if not client.connection.detached:
             await self._close_socket(client.connection)
 
@@ -877,7 +998,8 @@ class RedisConnectionManager:
         keys = Keys(self.settings.prefix, task_id)
         try:
             owner, _queued = await self._call(f"disconnect({task_id!r})", lambda: self._remove_script(
-                keys=[keys.meta, keys.log, keys.owner, keys.removed], args=[ttl_ms(self.settings.meta_ttl) or self._ms(max(self.claim_ttl * 10, 60.0))]))
+                keys=[keys.meta, keys.log, keys.owner, keys.removed, keys.stats],
+                args=[ttl_ms(self.settings.meta_ttl) or self._ms(max(self.claim_ttl * 10, 60.0))]))
             process = owner.split(" ")[1] if owner else ""
             if process and process != self.process_id:
                 await self._notify(process, "removed", task_id, owner)

@@ -111,7 +111,8 @@ class RedisProducer:
         decision = state = ""
         while True:
             args = append_args(self.settings, timestamp, level, message, progress, finished, token, decision, state)
-            result = await self._call(f"send_log({task_id!r})", self._script, [keys.meta, keys.log], args)
+            result = await self._call(f"send_log({task_id!r})", self._script, [keys.meta, keys.log, keys.stats],
+                                      args)
             if _text(result[0]) != "full":
                 return result_message(result, task_id, timestamp, level, message, progress, finished)
             # A policy object of the caller's, the queue full: it chooses on this state (CAP-2).
@@ -200,7 +201,7 @@ class SyncRedisProducer:
         delays = backoff_delays()
         while True:
             try:
-                return self._script(keys=[keys.meta, keys.log], args=args)
+                return self._script(keys=[keys.meta, keys.log, keys.stats], args=args)
             except self._errors as exc:
                 left = bound - (time.monotonic() - start)
                 if left <= 0:

@@ -15,11 +15,24 @@ one node and a script may touch them all:
   timestamp, ``l`` level, ``m`` text, ``p`` progress (``""`` for none, ``i:``/``f:``
   prefixed), ``f`` finished (``0``/``1``). Trimmed to ``max_queue_size`` entries exactly.
 * ``owner`` (string, TTL ``claim_ttl``): ``"<fence> <process id> <nonce>"`` of the one client.
+
+The meta hash also counts, per task, ``delivered``, ``failed_sends``, ``trimmed`` (the
+highest seq drop-oldest's cap trimmed: every seq up to it is gone) and ``dq`` (seqs above
+``sent`` and ``trimmed`` already counted dropped: evicted or rejected by another policy,
+which leaves holes in the stream). The prefix's ``stats`` hash counts the same for the whole
+prefix (``logged``, ``delivered``, ``dropped``, ``discarded``, ``failed_sends``, ``queued``,
+``tasks``, ``expired_tasks``), changed by the same scripts in the same step (SPEC ``GAP-2``,
+``STAT-1``). A seq is in exactly one bucket: queued while above ``sent`` and ``trimmed`` and
+not counted in ``dq``; dropped when the cap trimmed it above ``sent`` or a policy evicted or
+rejected it; at the acknowledgement that moves ``sent`` past it, delivered (its frame was
+written, or the client resumed past it) or, if not dropped already, dropped (told as a gap);
+discarded when ``disconnect`` or expiry removed it queued. The ``stats`` key is outside the
+tasks' hash tags: with it the scripts need one Redis, not a cluster.
 """
 
 from __future__ import annotations
 
-# KEYS: meta, log. ARGV: candidate epoch, cap, log ttl ms, meta ttl ms, timestamp, level,
+# KEYS: meta, log, stats. ARGV: candidate epoch, cap, log ttl ms, meta ttl ms, timestamp, level,
 # message, progress, finished ("0"/"1"), idempotency token, overflow policy ("drop-oldest",
 # "reject-newest", "coalesce-progress" or "custom"), a custom policy's decision ("" to ask,
 # "reject", or the seq of the queued message to evict), the state that decision was made on.
@@ -44,6 +57,7 @@ if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', meta, 'epoch', epoch, 'last', 0, 'fin', 0, 'sent', 0, 'forgotten', 0, 'dropped', 0, 'fence', 0)
   created = 1
+  redis.call('HINCRBY', KEYS[3], 'tasks', 1)
 elseif ARGV[10] ~= '' and redis.call('HGET', meta, 'k') == ARGV[10] then
   -- a retry of an append whose reply was lost: answer as the first time, append nothing
   return {'ok', epoch, tonumber(redis.call('HGET', meta, 'kseq')), 0, tonumber(redis.call('HGET', meta, 'kst') or '1')}
@@ -70,6 +84,8 @@ if policy == 'drop-oldest' then
   local seq = redis.call('HINCRBY', meta, 'last', 1)
   add(seq)
   remember(seq, 1)
+  redis.call('HINCRBY', KEYS[3], 'logged', 1)
+  redis.call('HINCRBY', KEYS[3], 'queued', 1)
   redis.call('HSET', meta, 'act', ARGV[5])
   local result = {'ok', epoch, seq, created, 1}
   local over = redis.call('XLEN', log) - cap
@@ -91,11 +107,14 @@ if policy == 'drop-oldest' then
       elseif s > forgotten then
         forgotten = s
       end
+      redis.call('HSET', meta, 'trimmed', s)
     end
     redis.call('XTRIM', log, 'MAXLEN', cap)
     redis.call('HSET', meta, 'forgotten', forgotten)
     if dropped > 0 then
       redis.call('HINCRBY', meta, 'dropped', dropped)
+      redis.call('HINCRBY', KEYS[3], 'dropped', dropped)
+      redis.call('HINCRBY', KEYS[3], 'queued', 0 - dropped)
     end
   end
   ttl(log, ARGV[3])
@@ -205,6 +224,7 @@ if full then
 end
 local seq = redis.call('HINCRBY', meta, 'last', 1)
 redis.call('HSET', meta, 'act', ARGV[5])
+redis.call('HINCRBY', KEYS[3], 'logged', 1)
 local result = {'ok', epoch, seq, created, 1}
 if victim == false then
   -- rejected: it spends its seq and is counted, as the reference's (GAP-1)
@@ -215,12 +235,18 @@ else
   if victim then
     redis.call('XDEL', log, victim[1])
     table.insert(result, seq_of(victim[1]))
+    redis.call('HINCRBY', KEYS[3], 'queued', -1)
   end
   add(seq)
   remember(seq, 1)
+  redis.call('HINCRBY', KEYS[3], 'queued', 1)
 end
 if #result > 5 then
+  -- a seq above `sent` counted dropped now: not queued, and not dropped again when a
+  -- client moves past it (dq)
   redis.call('HINCRBY', meta, 'dropped', #result - 5)
+  redis.call('HINCRBY', meta, 'dq', #result - 5)
+  redis.call('HINCRBY', KEYS[3], 'dropped', #result - 5)
 end
 -- Delivered history gives way so the stream keeps at most `cap` entries; a queued
 -- message never does (only the policy chooses those).
@@ -242,13 +268,47 @@ ttl(meta, ARGV[4])
 return result
 """
 
-# KEYS: meta, owner, log. ARGV: token, epoch, done (the highest seq this client was sent or
-# told), log ttl ms, meta ttl ms, claim ttl ms. For every policy but drop-oldest the writer
+# How a writer's record counts what `sent` moves past (ACK and TAKE; KEYS[4] is the stats
+# hash; ARGV[7] the resume point, ARGV[8..] the written seqs as first, last pairs): each seq
+# moved past is delivered if its frame was written or the client resumed past it; else it
+# was told as a gap: dropped, unless it was counted dropped already (trimmed, or in `dq`).
+_RECORD_SENT = r"""
+local function record_sent(meta, old, seq)
+  local trimmed = tonumber(redis.call('HGET', meta, 'trimmed') or '0')
+  local was_queued = seq - math.max(old, math.min(seq, trimmed))
+  local written, written_trimmed = 0, 0
+  for i = 8, #ARGV - 1, 2 do
+    local a, b = math.max(tonumber(ARGV[i]), old + 1), math.min(tonumber(ARGV[i + 1]), seq)
+    if b >= a then
+      written = written + b - a + 1
+      written_trimmed = written_trimmed + math.max(0, math.min(b, trimmed) - a + 1)
+    end
+  end
+  local had = math.max(0, math.min(tonumber(ARGV[7]), seq) - math.max(old, trimmed))
+  local delivered = written + had
+  local untold = was_queued - (written - written_trimmed) - had
+  local already = math.min(tonumber(redis.call('HGET', meta, 'dq') or '0'), math.max(0, untold))
+  if already > 0 then
+    redis.call('HINCRBY', meta, 'dq', 0 - already)
+  end
+  local dropped = untold - already - written_trimmed
+  redis.call('HINCRBY', meta, 'delivered', delivered)
+  redis.call('HINCRBY', meta, 'dropped', dropped)
+  redis.call('HINCRBY', KEYS[4], 'delivered', delivered)
+  redis.call('HINCRBY', KEYS[4], 'dropped', dropped)
+  redis.call('HINCRBY', KEYS[4], 'queued', already - was_queued)
+  redis.call('HSET', meta, 'sent', seq)
+end
+"""
+
+# KEYS: meta, owner, log, stats. ARGV: token, epoch, done (the highest seq this client was sent
+# or told), log ttl ms, meta ttl ms, claim ttl ms, resume point, written seqs (as ACK's).
+# For every policy but drop-oldest the writer
 # pulls: it records `done` as sent (fenced, as ACK) and takes the next entry after it,
 # marking it `writing` (in flight: APPEND's policies never evict it).
 # Returns {1, last, forgotten, entry id, entry fields}, {2, last, forgotten} (nothing after
 # done), {0} (no longer the owner: replaced) or {-1} (the incarnation is gone).
-TAKE = r"""
+TAKE = _RECORD_SENT + r"""
 local function ttl(key, ms)
   if ms == '0' then
     redis.call('PERSIST', key)
@@ -264,8 +324,9 @@ if redis.call('GET', owner) ~= ARGV[1] then
   return {0}
 end
 local done = tonumber(ARGV[3])
-if done > tonumber(redis.call('HGET', meta, 'sent')) then
-  redis.call('HSET', meta, 'sent', done)
+local old = tonumber(redis.call('HGET', meta, 'sent'))
+if done > old then
+  record_sent(meta, old, done)
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
   local gone = done
   if first then
@@ -291,7 +352,7 @@ redis.call('HSET', meta, 'writing', 0)
 return {2, tonumber(m[1]), tonumber(m[2])}
 """
 
-# KEYS: meta, log, owner. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms,
+# KEYS: meta, log, owner, stats. ARGV: process id, claim ttl ms, candidate epoch, log ttl ms, meta ttl ms,
 # nonce (a fence restarts with each incarnation: the nonce keeps every token distinct, so an
 # old incarnation's client can never release or acknowledge with a new owner's token), now
 # (the manager's clock: the task's last activity, MEM-3). A ttl of 0: no expiry.
@@ -311,6 +372,7 @@ if not epoch then
   redis.call('DEL', log)
   epoch = ARGV[3]
   redis.call('HSET', meta, 'epoch', epoch, 'last', 0, 'fin', 0, 'sent', 0, 'forgotten', 0, 'dropped', 0, 'fence', 0)
+  redis.call('HINCRBY', KEYS[4], 'tasks', 1)
 end
 local fence = redis.call('HINCRBY', meta, 'fence', 1)
 local token = fence .. ' ' .. ARGV[1] .. ' ' .. ARGV[6]
@@ -325,10 +387,13 @@ local m = redis.call('HMGET', meta, 'last', 'sent', 'forgotten', 'fin')
 return {epoch, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), token, previous, tonumber(m[4])}
 """
 
-# KEYS: meta, owner, log. ARGV: token, epoch, seq, log ttl ms, meta ttl ms, claim ttl ms.
-# The owner records that it sent (or told) everything through seq.
+# KEYS: meta, owner, log, stats. ARGV: token, epoch, seq, log ttl ms, meta ttl ms, claim ttl ms,
+# resume point (the client said it has every seq up to it; 0 for none), then the seqs whose
+# frames the client was written since the last acknowledgement, as first, last pairs.
+# The owner records that it sent (or told) everything through seq, counting each seq it moves
+# past (_RECORD_SENT, GAP-2).
 # Returns 1, 0 (no longer the owner: replaced) or -1 (the incarnation is gone).
-ACK = r"""
+ACK = _RECORD_SENT + r"""
 local function ttl(key, ms)
   if ms == '0' then
     redis.call('PERSIST', key)
@@ -344,8 +409,9 @@ if redis.call('GET', owner) ~= ARGV[1] then
   return 0
 end
 local seq = tonumber(ARGV[3])
-if seq > tonumber(redis.call('HGET', meta, 'sent')) then
-  redis.call('HSET', meta, 'sent', seq)
+local old = tonumber(redis.call('HGET', meta, 'sent'))
+if seq > old then
+  record_sent(meta, old, seq)
   -- A message written while the cap trimmed it from the stream (it was in flight) was
   -- delivered after all: for a later resume it is expired, not dropped.
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
@@ -384,7 +450,7 @@ end
 return 0
 """
 
-# KEYS: owner, meta, log. ARGV: token, overflow policy, cap, now (the manager's clock: the
+# KEYS: owner, meta, log, stats. ARGV: token, overflow policy, cap, now (the manager's clock: the
 # task's last activity, MEM-3). The client left: give the claim
 # up if it is still ours. A message it was writing (TAKE) is queued again, at the front (the
 # next client gets it: FAIL-1); if the queue is then over the cap, the newest message
@@ -437,17 +503,33 @@ elseif policy == 'coalesce-progress' then
 end
 redis.call('XDEL', log, victim[1])
 redis.call('HINCRBY', meta, 'dropped', 1)
+redis.call('HINCRBY', meta, 'dq', 1)
+redis.call('HINCRBY', KEYS[4], 'dropped', 1)
+redis.call('HINCRBY', KEYS[4], 'queued', -1)
 return 1
 """
 
-# KEYS: meta, log, owner, removed. ARGV: tombstone ttl ms. Returns {owner or "", queued
+# The queued messages of a task being removed (by disconnect or expiry) become discarded.
+_DISCARD = r"""
+local function discard(meta, stats)
+  -- what was queued goes with the task (GAP-2)
+  local m = redis.call('HMGET', meta, 'last', 'sent', 'trimmed', 'dq')
+  local queued = tonumber(m[1]) - math.max(tonumber(m[2]), tonumber(m[3] or '0')) - tonumber(m[4] or '0')
+  redis.call('HINCRBY', stats, 'discarded', queued)
+  redis.call('HINCRBY', stats, 'queued', 0 - queued)
+  redis.call('HINCRBY', stats, 'tasks', -1)
+end
+"""
+
+# KEYS: meta, log, owner, removed, stats. ARGV: tombstone ttl ms. Returns {owner or "", queued
 # messages discarded}. The tombstone names the incarnation removed, so its client's process
 # closes it with 4002 even when it finds the incarnation gone before the notice arrives.
-REMOVE = r"""
+REMOVE = _DISCARD + r"""
 local owner = redis.call('GET', KEYS[3]) or ''
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch then
   redis.call('SET', KEYS[4], epoch, 'PX', ARGV[1])
+  discard(KEYS[1], KEYS[5])
 end
 local sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '0')
 local queued = 0
@@ -479,11 +561,11 @@ end
 return {1, tonumber(m[2]), tonumber(m[3]), queued}
 """
 
-# KEYS: meta, log, owner. ARGV: now, task ttl (seconds), "expire" or "evict". Forgets a task
+# KEYS: meta, log, owner, stats. ARGV: now, task ttl (seconds), "expire" or "evict". Forgets a task
 # with no client (no owner): "expire" only if its last activity (`act`, the managers' clock)
 # is task_ttl or more before now (MEM-3), "evict" regardless (MEM-4). Returns 1 (forgotten),
 # 0 (kept: it has a client, or it was active since) or -1 (it was gone already).
-FORGET = r"""
+FORGET = _DISCARD + r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[2])
   return -1
@@ -497,6 +579,10 @@ if ARGV[3] == 'expire' then
     return 0
   end
 end
+discard(KEYS[1], KEYS[4])
+if ARGV[3] == 'expire' then
+  redis.call('HINCRBY', KEYS[4], 'expired_tasks', 1)
+end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 """
@@ -506,4 +592,28 @@ NOTIFY = r"""
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', 1000, '*', 'op', ARGV[1], 'task', ARGV[2], 'token', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
+"""
+
+# KEYS: meta, stats. ARGV: epoch. A send to the task's client raised or timed out (FAIL-1).
+FAILED = r"""
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
+  return 0
+end
+redis.call('HINCRBY', KEYS[1], 'failed_sends', 1)
+redis.call('HINCRBY', KEYS[2], 'failed_sends', 1)
+return 1
+"""
+
+# KEYS: meta, log, owner. The task's counters as Redis has them (STAT-1): {exists(0/1),
+# epoch, last, sent, trimmed, dropped, delivered, failed_sends, fin, entries in the stream,
+# a client attached (0/1), dq}.
+TASK_STATS = r"""
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'sent', 'trimmed', 'dropped', 'delivered', 'failed_sends',
+                    'fin', 'dq')
+if not m[1] then
+  return {0}
+end
+return {1, m[1], tonumber(m[2]), tonumber(m[3]), tonumber(m[4] or '0'), tonumber(m[5]), tonumber(m[6] or '0'),
+        tonumber(m[7] or '0'), tonumber(m[8]), redis.call('XLEN', KEYS[2]), redis.call('EXISTS', KEYS[3]),
+        tonumber(m[9] or '0')}
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -25,3 +25,14 @@ async def frames(ws, n: int, bound: float = BOUND) -> list[dict]:
 
 def logs(frames: list[dict]) -> list[dict]:
     return [f for f in frames if f["type"] == "log"]
+
+
+async def eventually(query: Callable[[], Awaitable], predicate: Callable[[object], bool]) -> object:
+    """``await query()`` until ``predicate`` holds of its answer (bounded, real time): the
+    acknowledgement that counts a delivery runs after the frame was written."""
+    with anyio.fail_after(BOUND):
+        while True:
+            answer = await query()
+            if predicate(answer):
+                return answer
+            await anyio.sleep(0.005)

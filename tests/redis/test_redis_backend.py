@@ -592,9 +592,22 @@ async def test_a_disconnect_elsewhere_is_4002_even_before_its_notice_arrives(red
         await frames(ws, 1)
         keys = Keys("tasktail", "t")
         with redis_py.Redis.from_url(redis_server.url, decode_responses=True) as r:
-            r.eval(_scripts.REMOVE, 4, keys.meta, keys.log, keys.owner, keys.removed, 60_000)  # no notice
+            r.eval(_scripts.REMOVE, 5, keys.meta, keys.log, keys.owner, keys.removed, keys.stats, 60_000)  # no notice
         async with RedisProducer(redis_server.url) as producer:
             await producer.send_log("t", "info", "next incarnation")
         await wait_until(lambda: ws.client.close_code is not None)
     assert ws.client.close_code == 4002
     assert [f["type"] for f in ws.client.json_frames()] == ["log"]  # no reset frame, nothing of the new one
+
+
+@pytest.mark.rule("RDS-4")
+async def test_a_detached_client_is_gone_at_once_while_its_claim_is_given_up(redis_server):
+    async with RedisConnectionManager(redis_server.url) as manager:
+        ws = FakeWebSocket()
+        await manager.connect(ws, "t")
+        assert manager.detach("t", ws) is True
+        assert await manager.get_connection_status("t") is False  # before the release reached Redis
+        await manager.send_log("t", "info", "m1")
+        assert (await manager.get_connection_status("t"), await manager.get_queued_message_count("t")) == (False, 1)
+        with redis_py.Redis.from_url(redis_server.url) as r:
+            await wait_until(lambda: r.exists(Keys("tasktail", "t").owner) == 0)  # then given up in Redis
