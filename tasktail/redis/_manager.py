@@ -114,6 +114,13 @@ class _Client:
         self.wake.set()
 
 
+def _through(frame: Any) -> int:
+    """The highest seq a written frame gives the client (0: an opening frame gives none)."""
+    if isinstance(frame, LogMessage):
+        return frame.seq
+    return frame.last_seq if isinstance(frame, GapNotice) else 0
+
+
 class _Unlocked:
     """No lock: the caller holds the client's lock already (``_attach``)."""
 
@@ -711,29 +718,59 @@ class RedisConnectionManager:
 
     # -- sending ---------------------------------------------------------------------------
 
+    async def _write(self, client: _Client, frame: Any) -> bool:
+        """Send one frame under ``send_timeout``. A send that raises or times out ends the
+        connection (``1011``/``4001``; its message stays for the next client: FAIL-1), is
+        counted, and answers False; a cancelled one ends it (``1001``) and the cancellation
+        goes on, the caller recording what was written before it (ORD-3)."""
+        connection = client.connection
+        if isinstance(frame, LogMessage):
+            client.in_flight = frame.seq
+        try:
+            with anyio.fail_after(self.send_timeout):
+                await connection.websocket.send_text(frame.to_json())
+        except Exception as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
+                           "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
+            await self._count_failed_send(client)
+            return False
+        except BaseException:
+            if not connection.ended:
+                connection.end(CloseCode.GOING_AWAY, "send cancelled")
+            raise
+        finally:
+            client.in_flight = 0
+        if isinstance(frame, LogMessage):
+            client.wrote(frame.seq)
+        return True
+
+    async def _count_failed_send(self, client: _Client) -> None:
+        keys = client.keys
+        try:
+            await self._call("count a failed send", lambda: self._failed_script(
+                keys=[keys.meta, keys.stats], args=[client.connection.epoch]))
+        except RedisUnavailableError:
+            pass  # a count is not worth holding the client up
+
     async def _send(self, client: _Client, frames: list, through: int) -> None:
         """Write ``frames``, then record that the client has everything through ``through``
         (or, when the batch stopped early, through the last frame it was sent: ORD-3)."""
         connection = client.connection
-        send_text = connection.websocket.send_text
         done = client.cursor  # the highest seq of a frame this batch wrote
         cap = self.settings.max_queue_size
         held: GapNotice | None = None  # a dropped range told before the next message sent
 
-        async def write(frame: Any) -> None:
+        async def write(frame: Any) -> bool:
             nonlocal done
-            with anyio.fail_after(self.send_timeout):
-                await send_text(frame.to_json())
-            if isinstance(frame, LogMessage):
-                done = max(done, frame.seq)
-                client.wrote(frame.seq)
-            elif isinstance(frame, GapNotice):
-                done = max(done, frame.last_seq)
+            if not await self._write(client, frame):
+                return False
+            done = max(done, _through(frame))
+            return True
 
         try:
             for frame in frames:
                 if connection.ended:
-                    through = done
                     break
                 if isinstance(frame, LogMessage) and frame.seq <= client.newest - cap:
                     # Trimmed from the stream while this batch waited (the stream holds the
@@ -745,48 +782,29 @@ class RedisConnectionManager:
                     if held is not None and held.last_seq + 1 == frame.first_seq:
                         held = GapNotice(frame.task_id, held.first_seq, frame.last_seq, "dropped")
                     else:  # not adjacent: the held range goes first, on its own
-                        if held is not None:
-                            await write(held)
+                        if held is not None and not await write(held):
+                            break
                         held = frame
                     if frame is frames[-1]:
                         through = min(through, done)  # told with the next message
                     continue
                 if held is not None:
-                    await write(held)
+                    if not await write(held):
+                        break
                     held = None
-                if isinstance(frame, LogMessage):
-                    client.in_flight = frame.seq
-                await write(frame)
-                client.in_flight = 0
+                if not await write(frame):
+                    break
                 client.written = max(client.written, done)
-        except Exception as exc:
-            timed_out = isinstance(exc, TimeoutError)
-            connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
-                           "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
-            through = done  # the frame that failed stays for the next client (FAIL-1)
-            await self._count_failed_send(client)
         except BaseException:
-            # Cancelled mid-write (a connect's caller, the manager's exit): it ends the
-            # connection like a failure and the frame stays queued; what was written is
-            # still recorded below, shielded, or the next client would get it again (ORD-3).
-            if not connection.ended:
-                connection.end(CloseCode.GOING_AWAY, "send cancelled")
+            # Cancelled mid-write (a connect's caller, the manager's exit): what was written
+            # is still recorded, shielded, or the next client would get it again (ORD-3).
             with anyio.CancelScope(shield=True):
                 await self._record(client, done)
             raise
-        finally:
-            client.in_flight = 0
+        if connection.ended:
+            through = done  # stopped early: a frame that failed stays for the next client (FAIL-1)
         with anyio.CancelScope(shield=True):  # bounded by unavailable_timeout
             await self._record(client, through)
-
-    async def _count_failed_send(self, client: _Client) -> None:
-        keys = client.keys
-        try:
-            await self._call("count a failed send", lambda: self._failed_script(
-                keys=[keys.meta, keys.stats], args=[client.connection.epoch]))
-        except RedisUnavailableError:
-            pass  # a count is not worth holding the client up
-
 
     async def _drain(self, client: _Client, done: int, opening: Any = None, *, locked: bool = False) -> None:
         """Pull mode (every policy but drop-oldest): record what was sent and take the next
@@ -802,32 +820,14 @@ class RedisConnectionManager:
 
         async def write(frame: Any) -> bool:
             nonlocal done
-            if isinstance(frame, LogMessage):
-                client.in_flight = frame.seq
             try:
-                with anyio.fail_after(self.send_timeout):
-                    await connection.websocket.send_text(frame.to_json())
-            except Exception as exc:  # the frame stays for the next client (FAIL-1)
-                timed_out = isinstance(exc, TimeoutError)
-                connection.end(CloseCode.SEND_TIMEOUT if timed_out else CloseCode.SEND_FAILED,
-                               "send timed out" if timed_out else f"send failed: {type(exc).__name__}")
-                await self._count_failed_send(client)
-                return False
+                if not await self._write(client, frame):
+                    return False
             except BaseException:
-                # Cancelled mid-write: ends the connection like a failure (the frame stays
-                # queued); what was written is recorded, shielded (ORD-3), as _send does.
-                if not connection.ended:
-                    connection.end(CloseCode.GOING_AWAY, "send cancelled")
-                with anyio.CancelScope(shield=True):
+                with anyio.CancelScope(shield=True):  # what was written before it (ORD-3)
                     await self._record(client, done)
                 raise
-            finally:
-                client.in_flight = 0
-            if isinstance(frame, GapNotice):
-                done = max(done, frame.last_seq)
-            elif isinstance(frame, LogMessage):
-                done = max(done, frame.seq)
-                client.wrote(frame.seq)
+            done = max(done, _through(frame))
             client.written = max(client.written, done)
             return True
 

@@ -32,14 +32,8 @@ tasks' hash tags: with it the scripts need one Redis, not a cluster.
 
 from __future__ import annotations
 
-# KEYS: meta, log, stats. ARGV: candidate epoch, cap, log ttl ms, meta ttl ms, timestamp, level,
-# message, progress, finished ("0"/"1"), idempotency token, overflow policy ("drop-oldest",
-# "reject-newest", "coalesce-progress" or "custom"), a custom policy's decision ("" to ask,
-# "reject", or the seq of the queued message to evict), the state that decision was made on.
-# Returns {"ok", epoch, seq, created(0/1), stored(0/1: 0 when the message itself was rejected),
-# dropped seqs...}, {"finished", epoch, fin_seq}, or (a custom policy, queue full, no decision
-# for this very state) {"full", epoch, state, queued entries...}: nothing changed, no seq spent.
-APPEND = r"""
+# A key's TTL, refreshed; a ttl of 0: none (task_ttl=None).
+_TTL = r"""
 local function ttl(key, ms)
   if ms == '0' then
     redis.call('PERSIST', key)
@@ -47,6 +41,33 @@ local function ttl(key, ms)
     redis.call('PEXPIRE', key, ms)
   end
 end
+"""
+
+# A stream entry's field, and whether a message is progress-only (CAP-5: progress set, not
+# finished, level debug or info).
+_ENTRIES = r"""
+local function field(entry, name)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == name then
+      return fields[i + 1]
+    end
+  end
+  return ''
+end
+local function progress_only(level, progress, finished)
+  return progress ~= '' and finished ~= '1' and (level == 'debug' or level == 'info')
+end
+"""
+
+# KEYS: meta, log, stats. ARGV: candidate epoch, cap, log ttl ms, meta ttl ms, timestamp, level,
+# message, progress, finished ("0"/"1"), idempotency token, overflow policy ("drop-oldest",
+# "reject-newest", "coalesce-progress" or "custom"), a custom policy's decision ("" to ask,
+# "reject", or the seq of the queued message to evict), the state that decision was made on.
+# Returns {"ok", epoch, seq, created(0/1), stored(0/1: 0 when the message itself was rejected),
+# dropped seqs...}, {"finished", epoch, fin_seq}, or (a custom policy, queue full, no decision
+# for this very state) {"full", epoch, state, queued entries...}: nothing changed, no seq spent.
+APPEND = _TTL + _ENTRIES + r"""
 local meta, log = KEYS[1], KEYS[2]
 local cap = tonumber(ARGV[2])
 local policy = ARGV[11]
@@ -134,18 +155,6 @@ local function queued()
     end
   end
   return queue
-end
-local function field(entry, name)
-  local fields = entry[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == name then
-      return fields[i + 1]
-    end
-  end
-  return ''
-end
-local function progress_only(level, progress, finished)
-  return progress ~= '' and finished ~= '1' and (level == 'debug' or level == 'info')
 end
 -- Is the queue full? Without reading it: the stream holds delivered history (a prefix, at
 -- or below `sent`), the entry being written, then the queue, and is kept at most cap + 1
@@ -271,9 +280,10 @@ return result
 # How a writer's record counts what `sent` moves past (ACK and TAKE; KEYS[4] is the stats
 # hash; ARGV[7] the resume point, ARGV[8..] the written seqs as first, last pairs): each seq
 # moved past is delivered if its frame was written or the client resumed past it; else it
-# was told as a gap: dropped, unless it was counted dropped already (trimmed, or in `dq`).
+# was told as a gap: dropped, unless it was counted dropped already (trimmed, or in `dq`);
+# `forgotten` follows what the stream no longer holds.
 _RECORD_SENT = r"""
-local function record_sent(meta, old, seq)
+local function record_sent(meta, log, old, seq)
   local trimmed = tonumber(redis.call('HGET', meta, 'trimmed') or '0')
   local was_queued = seq - math.max(old, math.min(seq, trimmed))
   local written, written_trimmed = 0, 0
@@ -298,6 +308,16 @@ local function record_sent(meta, old, seq)
   redis.call('HINCRBY', KEYS[4], 'dropped', dropped)
   redis.call('HINCRBY', KEYS[4], 'queued', already - was_queued)
   redis.call('HSET', meta, 'sent', seq)
+  -- A message written while the cap trimmed it from the stream (it was in flight) was
+  -- delivered after all: for a later resume it is expired, not dropped.
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  local gone = seq
+  if first then
+    gone = math.min(seq, tonumber(string.match(first[1], '^(%d+)')) - 1)
+  end
+  if gone > tonumber(redis.call('HGET', meta, 'forgotten')) then
+    redis.call('HSET', meta, 'forgotten', gone)
+  end
 end
 """
 
@@ -308,14 +328,7 @@ end
 # marking it `writing` (in flight: APPEND's policies never evict it).
 # Returns {1, last, forgotten, entry id, entry fields}, {2, last, forgotten} (nothing after
 # done), {0} (no longer the owner: replaced) or {-1} (the incarnation is gone).
-TAKE = _RECORD_SENT + r"""
-local function ttl(key, ms)
-  if ms == '0' then
-    redis.call('PERSIST', key)
-  else
-    redis.call('PEXPIRE', key, ms)
-  end
-end
+TAKE = _TTL + _RECORD_SENT + r"""
 local meta, owner, log = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[2] then
   return {-1}
@@ -326,15 +339,7 @@ end
 local done = tonumber(ARGV[3])
 local old = tonumber(redis.call('HGET', meta, 'sent'))
 if done > old then
-  record_sent(meta, old, done)
-  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
-  local gone = done
-  if first then
-    gone = math.min(done, tonumber(string.match(first[1], '^(%d+)')) - 1)
-  end
-  if gone > tonumber(redis.call('HGET', meta, 'forgotten')) then
-    redis.call('HSET', meta, 'forgotten', gone)
-  end
+  record_sent(meta, log, old, done)
 end
 ttl(meta, ARGV[5])
 redis.call('PEXPIRE', owner, ARGV[6])
@@ -358,14 +363,7 @@ return {2, tonumber(m[1]), tonumber(m[2])}
 # (the manager's clock: the task's last activity, MEM-3). A ttl of 0: no expiry.
 # Makes the caller the task's one client (creating the incarnation if there is none).
 # Returns {epoch, last, sent, forgotten, fence token, previous owner or "", fin}.
-CLAIM = r"""
-local function ttl(key, ms)
-  if ms == '0' then
-    redis.call('PERSIST', key)
-  else
-    redis.call('PEXPIRE', key, ms)
-  end
-end
+CLAIM = _TTL + r"""
 local meta, log, owner = KEYS[1], KEYS[2], KEYS[3]
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
@@ -393,14 +391,7 @@ return {epoch, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), token, previous, 
 # The owner records that it sent (or told) everything through seq, counting each seq it moves
 # past (_RECORD_SENT, GAP-2).
 # Returns 1, 0 (no longer the owner: replaced) or -1 (the incarnation is gone).
-ACK = _RECORD_SENT + r"""
-local function ttl(key, ms)
-  if ms == '0' then
-    redis.call('PERSIST', key)
-  else
-    redis.call('PEXPIRE', key, ms)
-  end
-end
+ACK = _TTL + _RECORD_SENT + r"""
 local meta, owner, log = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[2] then
   return -1
@@ -411,17 +402,7 @@ end
 local seq = tonumber(ARGV[3])
 local old = tonumber(redis.call('HGET', meta, 'sent'))
 if seq > old then
-  record_sent(meta, old, seq)
-  -- A message written while the cap trimmed it from the stream (it was in flight) was
-  -- delivered after all: for a later resume it is expired, not dropped.
-  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
-  local gone = seq
-  if first then
-    gone = math.min(seq, tonumber(string.match(first[1], '^(%d+)')) - 1)
-  end
-  if gone > tonumber(redis.call('HGET', meta, 'forgotten')) then
-    redis.call('HSET', meta, 'forgotten', gone)
-  end
+  record_sent(meta, log, old, seq)
 end
 ttl(meta, ARGV[5])
 redis.call('PEXPIRE', owner, ARGV[6])
@@ -456,7 +437,7 @@ return 0
 # next client gets it: FAIL-1); if the queue is then over the cap, the newest message
 # re-enters through the policy, as in the reference (a policy object of the caller's cannot
 # be asked here: the oldest gives way, as the reference does with a broken answer).
-RELEASE = r"""
+RELEASE = _ENTRIES + r"""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -475,19 +456,6 @@ local queue = redis.call('XRANGE', log, '(' .. sent .. '-0', '+')
 if #queue <= cap then
   return 1
 end
-local function field(entry, name)
-  local fields = entry[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == name then
-      return fields[i + 1]
-    end
-  end
-  return ''
-end
-local function progress_only(entry)
-  local level = field(entry, 'l')
-  return field(entry, 'p') ~= '' and field(entry, 'f') ~= '1' and (level == 'debug' or level == 'info')
-end
 local newest = queue[#queue]
 local victim = queue[1]  -- the oldest (the message put back)
 if policy == 'reject-newest' then
@@ -497,7 +465,8 @@ if policy == 'reject-newest' then
     victim = newest
   end
 elseif policy == 'coalesce-progress' then
-  if progress_only(newest) and progress_only(queue[#queue - 1]) then
+  if progress_only(field(newest, 'l'), field(newest, 'p'), field(newest, 'f'))
+      and progress_only(field(queue[#queue - 1], 'l'), field(queue[#queue - 1], 'p'), field(queue[#queue - 1], 'f')) then
     victim = queue[#queue - 1]
   end
 end
