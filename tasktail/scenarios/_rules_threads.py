@@ -119,6 +119,7 @@ async def conform_close1_only_documented_codes(h: Harness) -> None:
     for ws in sockets:
         await h.connect(ws, "t")
         await h.log("t", "t#")
+        await h.settle()  # delivered (or failed) once settled: a writer task may send it later
     codes = [ws.close_code for ws in sockets if ws.close_code is not None]
     expect(set(codes) <= CLOSE_CODES and codes[:2] == [1011, 4000], f"close codes {codes}")
 
