@@ -59,7 +59,7 @@ from ._message import (
     check_task_id,
     show,
 )
-from ._policies import DropOldest, OverflowPolicy
+from ._policies import DropOldest, OverflowPolicy, checked_victim
 from ._stats import CloseCode, ManagerStatistics, TaskStatistics
 
 __all__ = ["Connection", "TaskState", "ManagerCore"]
@@ -234,21 +234,9 @@ class ManagerCore:
         return state, entry
 
     def _choose_victim(self, queue: deque, incoming: LogMessage) -> int | None:
-        """Ask the policy which message gives way; raise PolicyError (and change nothing)
-        if its answer breaks the contract."""
-        victim = self.overflow.choose_victim(queue, incoming)
-        if victim is None:
-            if incoming.finished:
-                raise PolicyError(self.overflow, "rejected a finished message")
-            return None
-        if type(victim) is not int:
-            raise PolicyError(self.overflow, f"returned {show(victim)} of type {type(victim).__name__}, "
-                              "not None or an int")
-        if not -len(queue) <= victim < len(queue):
-            raise PolicyError(self.overflow, f"chose index {show(victim)} in a queue of {len(queue)}")
-        if queue[victim].finished:
-            raise PolicyError(self.overflow, "chose to evict a finished message")
-        return victim
+        """Ask the policy which message gives way; PolicyError, changing nothing, if its
+        answer breaks the contract (``checked_victim``)."""
+        return checked_victim(self.overflow, queue, incoming)
 
     def _place(self, state: TaskState, incoming: LogMessage, victim: int | None) -> None:
         """Apply a checked choice: drop ``incoming`` (None) or evict ``queue[victim]``."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ._message import LogMessage
+from ._errors import PolicyError
+from ._message import LogMessage, show
 
-__all__ = ["OverflowPolicy", "DropOldest", "RejectNewest", "CoalesceProgress"]
+__all__ = ["OverflowPolicy", "DropOldest", "RejectNewest", "CoalesceProgress", "checked_victim"]
 
 
 class OverflowPolicy(Protocol):
@@ -63,3 +64,21 @@ class CoalesceProgress:
 
     def __repr__(self) -> str:
         return "CoalesceProgress()"
+
+
+def checked_victim(policy: OverflowPolicy, queue: Sequence[LogMessage], incoming: LogMessage) -> int | None:
+    """Ask ``policy`` which message gives way (an index in ``queue``, or None: ``incoming``);
+    raise PolicyError, having changed nothing, if its answer breaks the contract (CAP-2).
+    The reference's core and the Redis backend's producers both ask through this."""
+    victim = policy.choose_victim(queue, incoming)
+    if victim is None:
+        if incoming.finished:
+            raise PolicyError(policy, "rejected a finished message")
+        return None
+    if type(victim) is not int:
+        raise PolicyError(policy, f"returned {show(victim)} of type {type(victim).__name__}, not None or an int")
+    if not -len(queue) <= victim < len(queue):
+        raise PolicyError(policy, f"chose index {show(victim)} in a queue of {len(queue)}")
+    if queue[victim].finished:
+        raise PolicyError(policy, "chose to evict a finished message")
+    return victim

@@ -8,7 +8,7 @@ import random
 import secrets
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from ..manager._errors import PolicyError, TaskFinishedError, TasktailError
+from ..manager._errors import TaskFinishedError, TasktailError
 from ..manager._message import (
     LEVELS,
     LogMessage,
@@ -19,7 +19,7 @@ from ..manager._message import (
     check_task_id,
     show,
 )
-from ..manager._policies import CoalesceProgress, DropOldest, RejectNewest
+from ..manager._policies import CoalesceProgress, DropOldest, RejectNewest, checked_victim
 from ..manager._manager import _check_number
 
 __all__ = ["RedisUnavailableError", "Keys", "stats_key", "Settings", "shown_url", "validated", "append_args",
@@ -121,21 +121,11 @@ def check_overflow(overflow: object) -> tuple[object, str]:
 
 
 def choose(policy: object, queue: list[LogMessage], incoming: LogMessage) -> str:
-    """Ask a policy object (not a built-in) for its victim, as the reference's core asks it:
-    an answer that breaks the contract raises PolicyError (nothing was logged, CAP-2).
-    Returns the append script's decision: ``"reject"`` or the seq of the queued victim."""
-    victim = policy.choose_victim(queue, incoming)  # type: ignore[attr-defined]
-    if victim is None:
-        if incoming.finished:
-            raise PolicyError(policy, "rejected a finished message")
-        return "reject"
-    if type(victim) is not int:
-        raise PolicyError(policy, f"returned {show(victim)} of type {type(victim).__name__}, not None or an int")
-    if not -len(queue) <= victim < len(queue):
-        raise PolicyError(policy, f"chose index {show(victim)} in a queue of {len(queue)}")
-    if queue[victim].finished:
-        raise PolicyError(policy, "chose to evict a finished message")
-    return str(queue[victim].seq)
+    """Ask a policy object (not a built-in) for its victim, checked as the reference's core
+    checks it (``checked_victim``: PolicyError, nothing logged, CAP-2). Returns the append
+    script's decision: ``"reject"`` or the seq of the queued victim."""
+    victim = checked_victim(policy, queue, incoming)  # type: ignore[arg-type]
+    return "reject" if victim is None else str(queue[victim].seq)
 
 
 def full_queue(result: list, task_id: str) -> tuple[str, int, list[LogMessage]]:

@@ -499,8 +499,7 @@ class RedisConnectionManager:
         client.connection.end(code, reason)
         # As the reference: detach does not close the socket. The client left, or the
         # adapter closes it with the recorded code (close_connection, ADAPT-3).
-        client.connection.detached = True
-        self._leaving.add(client.token)  # not connected from now on (QRY-1), released next
+        client.connection.detached = True  # not connected from now on (attached: QRY-1), released next
         client.poke()
         return True
 
@@ -974,7 +973,6 @@ class RedisConnectionManager:
                 finally:
                     self._busy -= 1
                     self._leaving.discard(client.token)
-        self._leaving.discard(client.token)
         if not client.connection.detached:
             await self._close_socket(client.connection)
 

@@ -58,6 +58,24 @@ end
 local function progress_only(level, progress, finished)
   return progress ~= '' and finished ~= '1' and (level == 'debug' or level == 'info')
 end
+-- A built-in policy on a full queue (APPEND's incoming message, or RELEASE's newest entry
+-- re-entering): the queued entry that gives way, or false to drop the incoming one.
+-- `oldest` is a function: the queue's oldest entry is read only when it is the answer.
+local function builtin_victim(policy, finished, incoming_progress_only, tail, oldest)
+  if policy == 'reject-newest' then
+    -- CAP-4: the incoming is dropped, except a finished one, which replaces the newest queued
+    if finished then
+      return tail
+    end
+    return false
+  end
+  -- CAP-5: progress-only replaces a progress-only tail; otherwise the oldest gives way
+  if policy == 'coalesce-progress' and incoming_progress_only
+      and progress_only(field(tail, 'l'), field(tail, 'p'), field(tail, 'f')) then
+    return tail
+  end
+  return oldest()
+end
 """
 
 # KEYS: meta, log, stats. ARGV: candidate epoch, cap, log ttl ms, meta ttl ms, timestamp, level,
@@ -179,25 +197,15 @@ end
 local victim = nil  -- a queued entry that gives way; false: the incoming message is rejected
 if full then
   local newest = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]  -- queued: the queue is full
-  if policy == 'reject-newest' then
-    -- CAP-4: the incoming is dropped, except a finished one, which replaces the newest queued
-    if ARGV[9] == '1' then
-      victim = newest
-    else
-      victim = false
-    end
-  elseif policy == 'coalesce-progress' then
-    -- CAP-5: progress-only replaces a progress-only tail; otherwise the oldest gives way
-    if progress_only(ARGV[6], ARGV[8], ARGV[9])
-        and progress_only(field(newest, 'l'), field(newest, 'p'), field(newest, 'f')) then
-      victim = newest
-    else
+  if policy == 'reject-newest' or policy == 'coalesce-progress' then
+    victim = builtin_victim(policy, ARGV[9] == '1', progress_only(ARGV[6], ARGV[8], ARGV[9]), newest, function()
       for _, entry in ipairs(redis.call('XRANGE', log, '(' .. sent .. '-0', '+', 'COUNT', 2)) do
-        if victim == nil and seq_of(entry[1]) ~= writing then
-          victim = entry
+        if seq_of(entry[1]) ~= writing then
+          return entry
         end
       end
-    end
+      return nil
+    end)
   elseif policy == 'custom' then
     -- The caller's policy object decides, on exactly this state (else it is asked again).
     local queue = queued()
@@ -456,19 +464,12 @@ local queue = redis.call('XRANGE', log, '(' .. sent .. '-0', '+')
 if #queue <= cap then
   return 1
 end
-local newest = queue[#queue]
-local victim = queue[1]  -- the oldest (the message put back)
-if policy == 'reject-newest' then
-  if field(newest, 'f') == '1' then
-    victim = queue[#queue - 1]
-  else
-    victim = newest
-  end
-elseif policy == 'coalesce-progress' then
-  if progress_only(field(newest, 'l'), field(newest, 'p'), field(newest, 'f'))
-      and progress_only(field(queue[#queue - 1], 'l'), field(queue[#queue - 1], 'p'), field(queue[#queue - 1], 'f')) then
-    victim = queue[#queue - 1]
-  end
+local newest = queue[#queue]  -- re-enters through the policy; the oldest is the message put back
+local victim = builtin_victim(policy, field(newest, 'f') == '1',
+                              progress_only(field(newest, 'l'), field(newest, 'p'), field(newest, 'f')),
+                              queue[#queue - 1], function() return queue[1] end)
+if victim == false then
+  victim = newest
 end
 redis.call('XDEL', log, victim[1])
 redis.call('HINCRBY', meta, 'dropped', 1)
